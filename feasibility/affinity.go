@@ -1,0 +1,260 @@
+package feasibility
+
+import (
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+)
+
+// This file mirrors the InterPodAffinity filter's term matching. A term
+// matches a pod when the pod's namespace is among the term's namespaces (its
+// own by default, or those a namespaceSelector picks) and its labels match
+// the term's selector, with matchLabelKeys and mismatchLabelKeys merged into
+// the selector as the apiserver does when it admits a pod.
+
+type affinityTerm struct {
+	topologyKey string
+	selector    labels.Selector
+	namespaces  map[string]struct{}
+	// nsSelector is nil when the term names namespaces only.
+	nsSelector labels.Selector
+}
+
+// compileTerms turns a pod's required (anti-)affinity terms into matchers.
+// Invalid selectors compile to "matches nothing": the apiserver would
+// reject such a pod, and matching nothing never causes a false denial for
+// anti-affinity, while for affinity the pod is flagged by validation anyway.
+func compileTerms(ns string, podLabels map[string]string, terms []v1.PodAffinityTerm) []affinityTerm {
+	out := make([]affinityTerm, 0, len(terms))
+	for i := range terms {
+		t := &terms[i]
+		at := affinityTerm{topologyKey: t.TopologyKey, selector: termSelector(t, podLabels)}
+		if len(t.Namespaces) == 0 && t.NamespaceSelector == nil {
+			at.namespaces = map[string]struct{}{ns: {}}
+		} else {
+			at.namespaces = make(map[string]struct{}, len(t.Namespaces))
+			for _, n := range t.Namespaces {
+				at.namespaces[n] = struct{}{}
+			}
+		}
+		if t.NamespaceSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(t.NamespaceSelector)
+			if err != nil {
+				sel = labels.Nothing()
+			}
+			at.nsSelector = sel
+		}
+		out = append(out, at)
+	}
+	return out
+}
+
+func termSelector(t *v1.PodAffinityTerm, podLabels map[string]string) labels.Selector {
+	if t.LabelSelector == nil {
+		return labels.Nothing()
+	}
+	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
+	if err != nil {
+		return labels.Nothing()
+	}
+	return mergeLabelKeys(sel, t.MatchLabelKeys, t.MismatchLabelKeys, podLabels)
+}
+
+// mergeLabelKeys adds "key in (value)" for each matchLabelKey and
+// "key notin (value)" for each mismatchLabelKey whose key the pod carries.
+func mergeLabelKeys(sel labels.Selector, match, mismatch []string, podLabels map[string]string) labels.Selector {
+	for _, k := range match {
+		if v, ok := podLabels[k]; ok {
+			if r, err := labels.NewRequirement(k, selection.In, []string{v}); err == nil {
+				sel = sel.Add(*r)
+			}
+		}
+	}
+	for _, k := range mismatch {
+		if v, ok := podLabels[k]; ok {
+			if r, err := labels.NewRequirement(k, selection.NotIn, []string{v}); err == nil {
+				sel = sel.Add(*r)
+			}
+		}
+	}
+	return sel
+}
+
+// matches reports whether a pod in namespace ns with the given labels is
+// selected by the term. nsLabels are the labels of namespace ns.
+func (t *affinityTerm) matches(ns string, podLabels map[string]string, nsLabels labels.Set) bool {
+	if _, ok := t.namespaces[ns]; !ok {
+		if t.nsSelector == nil || !t.nsSelector.Matches(nsLabels) {
+			return false
+		}
+	}
+	return t.selector.Matches(labels.Set(podLabels))
+}
+
+// namespaceLabels returns a namespace's labels. A namespace the snapshot has
+// not seen still carries kubernetes.io/metadata.name, which the apiserver
+// sets on every namespace.
+func (s *Snapshot) namespaceLabels(ns string) labels.Set {
+	if n, ok := s.namespaces[ns]; ok && n.Labels != nil {
+		return n.Labels
+	}
+	return labels.Set{v1.LabelMetadataName: ns}
+}
+
+type topologyPair struct{ key, value string }
+
+// affinityState holds the topology counts the InterPodAffinity filter
+// compares against, computed once per check and updated as simulated
+// replicas are placed.
+type affinityState struct {
+	// affinityCounts counts, per topology pair, pods that match every
+	// required affinity term of the candidate.
+	affinityCounts map[topologyPair]int
+	// antiCounts counts pods matched by any of the candidate's required
+	// anti-affinity terms.
+	antiCounts map[topologyPair]int
+	// existingAnti counts existing pods whose own anti-affinity terms match
+	// the candidate: the candidate must stay out of their domains.
+	existingAnti map[topologyPair]int
+	// foreignAnti is true when a pod from another namespace contributes to
+	// the anti-affinity conflicts, so messages say so without naming it.
+	foreignAnti bool
+}
+
+func (c *candidate) matchesAllAffinity(ns string, podLabels map[string]string, nsLabels labels.Set) bool {
+	for i := range c.affinity {
+		if !c.affinity[i].matches(ns, podLabels, nsLabels) {
+			return false
+		}
+	}
+	return len(c.affinity) > 0
+}
+
+func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
+	st := &affinityState{}
+	needIncoming := len(c.affinity) > 0 || len(c.antiAffinity) > 0
+	if !needIncoming && len(s.antiAffinityPods) == 0 {
+		return st
+	}
+	st.affinityCounts = map[topologyPair]int{}
+	st.antiCounts = map[topologyPair]int{}
+	st.existingAnti = map[topologyPair]int{}
+	if needIncoming {
+		for _, ni := range s.sortedNodes() {
+			for _, p := range ni.pods {
+				st.countIncoming(s, c, p, ni.node.Labels)
+			}
+		}
+	}
+	candNsLabels := s.namespaceLabels(c.ns)
+	for p := range s.antiAffinityPods {
+		ni, ok := s.nodes[p.nodeName]
+		if !ok || ni.node == nil {
+			continue
+		}
+		for i := range p.antiAffinity {
+			t := &p.antiAffinity[i]
+			if !t.matches(c.ns, c.labels, candNsLabels) {
+				continue
+			}
+			if v, ok := ni.node.Labels[t.topologyKey]; ok {
+				st.existingAnti[topologyPair{t.topologyKey, v}]++
+				if p.namespace != c.ns {
+					st.foreignAnti = true
+				}
+			}
+		}
+	}
+	return st
+}
+
+// countIncoming adds an existing pod p on a node with nodeLabels to the
+// counts the candidate's own affinity and anti-affinity terms look at.
+func (st *affinityState) countIncoming(s *Snapshot, c *candidate, p *podInfo, nodeLabels map[string]string) {
+	pl := s.namespaceLabels(p.namespace)
+	if c.matchesAllAffinity(p.namespace, p.labels, pl) {
+		for i := range c.affinity {
+			if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
+				st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
+			}
+		}
+	}
+	for i := range c.antiAffinity {
+		t := &c.antiAffinity[i]
+		if !t.matches(p.namespace, p.labels, pl) {
+			continue
+		}
+		if v, ok := nodeLabels[t.topologyKey]; ok {
+			st.antiCounts[topologyPair{t.topologyKey, v}]++
+			if p.namespace != c.ns {
+				st.foreignAnti = true
+			}
+		}
+	}
+}
+
+// place records a simulated replica of the candidate on node n.
+func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
+	if st.affinityCounts == nil {
+		if len(c.antiAffinity) == 0 && len(c.affinity) == 0 {
+			return
+		}
+		st.affinityCounts = map[topologyPair]int{}
+		st.antiCounts = map[topologyPair]int{}
+		st.existingAnti = map[topologyPair]int{}
+	}
+	nsl := s.namespaceLabels(c.ns)
+	if c.matchesAllAffinity(c.ns, c.labels, nsl) {
+		for i := range c.affinity {
+			if v, ok := n.Labels[c.affinity[i].topologyKey]; ok {
+				st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
+			}
+		}
+	}
+	for i := range c.antiAffinity {
+		t := &c.antiAffinity[i]
+		if t.matches(c.ns, c.labels, nsl) {
+			if v, ok := n.Labels[t.topologyKey]; ok {
+				st.antiCounts[topologyPair{t.topologyKey, v}]++
+				st.existingAnti[topologyPair{t.topologyKey, v}]++
+			}
+		}
+	}
+}
+
+// filterInterPodAffinity is the per-node half of the InterPodAffinity
+// filter. Affinity failures are unresolvable (no preemption creates a
+// matching pod); anti-affinity failures are resolvable.
+func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFailure {
+	if len(c.affinity) > 0 {
+		podsExist := true
+		for i := range c.affinity {
+			v, ok := n.Labels[c.affinity[i].topologyKey]
+			if !ok {
+				return &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
+			}
+			if st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}] <= 0 {
+				podsExist = false
+			}
+		}
+		// The first pod of a group with affinity to itself may go anywhere
+		// that has the topology labels, provided nothing else matches yet.
+		if !podsExist && !(len(st.affinityCounts) == 0 && c.matchesAllAffinity(c.ns, c.labels, s.namespaceLabels(c.ns))) {
+			return &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
+		}
+	}
+	for i := range c.antiAffinity {
+		if v, ok := n.Labels[c.antiAffinity[i].topologyKey]; ok && st.antiCounts[topologyPair{c.antiAffinity[i].topologyKey, v}] > 0 {
+			return &nodeFailure{code: CodePodAntiAffinity, reason: reasonAntiAffinityNotMatch, resolvable: true}
+		}
+	}
+	if len(st.existingAnti) > 0 {
+		for k, v := range n.Labels {
+			if st.existingAnti[topologyPair{k, v}] > 0 {
+				return &nodeFailure{code: CodeExistingPodAntiAffnity, reason: reasonExistingAntiAffinity, resolvable: true}
+			}
+		}
+	}
+	return nil
+}

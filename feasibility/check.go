@@ -1,0 +1,228 @@
+package feasibility
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Check judges whether w's pods can run on the cluster s describes. It only
+// reads s, so checks may run concurrently as long as nothing mutates s.
+func Check(s *Snapshot, w *Workload, opts *Options) *Report {
+	r := &Report{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas}
+	pod, reasons := preparePod(s, w)
+	if len(pod.Spec.SchedulingGates) > 0 {
+		r.Gated = true
+		reasons = append(reasons, Reason{Code: CodeSchedulingGated, Severity: SeverityInfo,
+			Field:   w.SpecPath + ".schedulingGates",
+			Message: fmt.Sprintf("pod has %d scheduling gate(s); the scheduler waits until they are removed", len(pod.Spec.SchedulingGates))})
+	}
+	reasons = append(reasons, checkReferences(s, w, pod, opts)...)
+	reasons = append(reasons, checkLimitRanges(s, pod, w.SpecPath)...)
+
+	c := newCandidate(s, pod)
+	var res schedResult
+	if w.IsDaemonSet() {
+		res = checkDaemonSet(s, c)
+		r.Replicas = res.wanted
+	} else {
+		res = simulate(s, c, w.Replicas)
+	}
+	admitted, quotaReasons := checkQuotas(s, pod, r.Replicas, w.SpecPath)
+	reasons = append(reasons, quotaReasons...)
+
+	r.ReplicasFit = res.fit
+	if admitted < r.ReplicasFit {
+		r.ReplicasFit = admitted
+	}
+	if res.diag != nil {
+		sev := res.diag.severity(s, c, opts)
+		r.Summary = res.diag.summary()
+		if w.IsDaemonSet() {
+			r.Summary = fmt.Sprintf("%d/%d target nodes can run the pod: %s", res.fit, res.wanted, res.diag.histogramText())
+		} else if res.fit > 0 {
+			r.Summary = fmt.Sprintf("only %d of %d replicas fit now: %s", res.fit, res.wanted, r.Summary)
+		}
+		r.Hint = res.diag.hint(c)
+		reasons = append(reasons, res.diag.reasons(sev)...)
+		if sev == SeverityTransient && opts != nil && opts.Autoscaler != nil && res.diag.autoscalerRescued {
+			reasons = append(reasons, Reason{Code: CodeAutoscalerWouldHelp, Severity: SeverityInfo,
+				Message: "the cluster autoscaler can add a node that fits the pod"})
+		}
+	}
+	r.Reasons = reasons
+	r.Verdict = verdictOf(r)
+	if r.Reasons == nil {
+		r.Reasons = []Reason{}
+	}
+	return r
+}
+
+// verdictOf is the worst severity among the reasons. Replicas that do not
+// all fit with no reason saying why (a quota admits fewer) are transient.
+func verdictOf(r *Report) Verdict {
+	v := Fits
+	for _, x := range r.Reasons {
+		switch x.Severity {
+		case SeverityPermanent:
+			return Permanent
+		case SeverityTransient:
+			v = Transient
+		}
+	}
+	if v == Fits && r.ReplicasFit < r.Replicas {
+		v = Transient
+	}
+	return v
+}
+
+// schedResult is how many of the wanted pods the simulation placed, and
+// why the first one that could not be placed failed.
+type schedResult struct {
+	wanted, fit int32
+	diag        *diagnosis
+}
+
+// simulate places replicas one after another, each consuming capacity and
+// counting for spread and anti-affinity, as the scheduler would.
+func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
+	res := schedResult{wanted: replicas}
+	if replicas <= 0 {
+		return res
+	}
+	cs := newCheckState(s, c)
+	if d := cs.prefilter(); d != nil {
+		res.diag = d
+		return res
+	}
+	nodes := s.sortedNodes()
+	for res.fit < replicas {
+		best := cs.pickNode(nodes)
+		if best == nil {
+			res.diag = cs.diagnose(nodes)
+			return res
+		}
+		cs.place(best)
+		res.fit++
+	}
+	return res
+}
+
+// pickNode returns the node the next replica would go to, or nil. Among
+// feasible nodes it prefers, like the scheduler's default scoring, the
+// emptiest topology domain for hard spread constraints, then the least
+// allocated node.
+func (cs *checkState) pickNode(nodes []*nodeInfo) *nodeInfo {
+	var best *nodeInfo
+	var bestSpread int
+	var bestFree float64
+	for _, ni := range nodes {
+		if f, _ := cs.filterNode(ni, false); f != nil {
+			continue
+		}
+		sp := cs.spreadScore(ni)
+		free := cs.freeFraction(ni)
+		if best == nil || sp < bestSpread || (sp == bestSpread && free > bestFree) {
+			best, bestSpread, bestFree = ni, sp, free
+		}
+		if len(cs.c.spread) == 0 && cs.c.requests.isZero() {
+			break // nothing to prefer: any feasible node will do
+		}
+	}
+	return best
+}
+
+func (cs *checkState) spreadScore(ni *nodeInfo) int {
+	if cs.spread == nil {
+		return 0
+	}
+	total := 0
+	for i := range cs.c.spread {
+		total += cs.spread.counts[i][ni.node.Labels[cs.c.spread[i].topologyKey]]
+	}
+	return total
+}
+
+// freeFraction is the mean share of cpu and memory left on ni.
+func (cs *checkState) freeFraction(ni *nodeInfo) float64 {
+	used := ni.requested
+	if pl := cs.placed[ni]; pl != nil {
+		used = addResources(used, pl.requests)
+	}
+	frac := func(u, a int64) float64 {
+		if a <= 0 {
+			return 0
+		}
+		return float64(a-u) / float64(a)
+	}
+	return (frac(used.MilliCPU, ni.allocatable.MilliCPU) + frac(used.Memory, ni.allocatable.Memory)) / 2
+}
+
+// prefilter returns a diagnosis when the pod fails before any node is
+// looked at.
+func (cs *checkState) prefilter() *diagnosis {
+	if vn := cs.c.volumes; vn != nil && vn.prefilter != nil {
+		return &diagnosis{numNodes: len(cs.s.sortedNodes()), prefilter: vn.prefilter}
+	}
+	return nil
+}
+
+// diagnose runs every filter on every node for a pod that fits nowhere, to
+// build the scheduler's histogram and to tell transient from permanent.
+func (cs *checkState) diagnose(nodes []*nodeInfo) *diagnosis {
+	d := &diagnosis{numNodes: len(nodes), histogram: map[string]int{}, codes: map[Code]int{}}
+	for _, ni := range nodes {
+		f, unresolvable := cs.filterNode(ni, true)
+		if f == nil {
+			continue // cannot happen after pickNode found none; be safe
+		}
+		d.record(cs, ni, f, unresolvable)
+	}
+	return d
+}
+
+// checkDaemonSet judges a DaemonSet pod on each node it targets, as the
+// DaemonSet controller pins one pod per eligible node.
+func checkDaemonSet(s *Snapshot, c *candidate) schedResult {
+	addDaemonSetTolerations(c.pod)
+	var res schedResult
+	cs := newCheckState(s, c)
+	pre := cs.prefilter()
+	d := &diagnosis{histogram: map[string]int{}, codes: map[Code]int{}, daemon: true}
+	for _, ni := range s.sortedNodes() {
+		if !c.daemonTargets(ni.node) {
+			continue
+		}
+		res.wanted++
+		d.numNodes++
+		if pre != nil {
+			continue
+		}
+		f, unresolvable := cs.filterNode(ni, true)
+		if f == nil {
+			res.fit++
+			continue
+		}
+		d.record(cs, ni, f, unresolvable)
+	}
+	if pre != nil && res.wanted > 0 {
+		pre.numNodes = int(res.wanted)
+		res.diag = pre
+	} else if res.fit < res.wanted {
+		res.diag = d
+	}
+	return res
+}
+
+// sortedReasons renders a histogram the way the scheduler does: "N reason"
+// strings sorted as strings.
+func sortedReasons(h map[string]int) []string {
+	out := make([]string, 0, len(h))
+	for reason, n := range h {
+		out = append(out, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func joinReasons(h map[string]int) string { return strings.Join(sortedReasons(h), ", ") }

@@ -1,0 +1,269 @@
+package feasibility
+
+import (
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+)
+
+// The scheduler's reason strings, verbatim, so that summaries read like the
+// FailedScheduling events users already know.
+const (
+	reasonNodeName             = "node(s) didn't match the requested node name"
+	reasonUnschedulable        = "node(s) were unschedulable"
+	reasonTaints               = "node(s) had untolerated taint(s)"
+	reasonNodeAffinity         = "node(s) didn't match Pod's node affinity/selector"
+	reasonNodePorts            = "node(s) didn't have free ports for the requested pod ports"
+	reasonTooManyPods          = "Too many pods"
+	reasonRWOPConflict         = "node(s) unavailable due to PersistentVolumeClaim with ReadWriteOncePod access mode already in-use by another pod"
+	reasonVolumeNodeConflict   = "node(s) didn't match PersistentVolume's node affinity"
+	reasonVolumeBindConflict   = "node(s) didn't find available persistent volumes to bind"
+	reasonVolumeZoneConflict   = "node(s) had no available volume zone"
+	reasonSpreadNotMatch       = "node(s) didn't match pod topology spread constraints"
+	reasonSpreadMissingLabel   = reasonSpreadNotMatch + " (missing required label)"
+	reasonAffinityNotMatch     = "node(s) didn't match pod affinity rules"
+	reasonAntiAffinityNotMatch = "node(s) didn't match pod anti-affinity rules"
+	reasonExistingAntiAffinity = "node(s) didn't satisfy existing pods anti-affinity rules"
+	// reasonNodeAffinityPrefilter is what the scheduler says of nodes left
+	// out by NodeAffinity's PreFilter, when matchFields name nodes.
+	reasonNodeAffinityPrefilter = "node(s) didn't satisfy plugin(s) [NodeAffinity]"
+)
+
+// nodeFailure is why one node cannot take the pod. A resolvable failure
+// could go away without changing the workload or the cluster's
+// configuration (other pods finishing, preemption); an unresolvable one
+// cannot, mirroring the scheduler's Unschedulable vs
+// UnschedulableAndUnresolvable.
+type nodeFailure struct {
+	code       Code
+	reason     string
+	resolvable bool
+	// more holds further reasons from the same plugin: NodeResourcesFit
+	// reports every insufficient resource, not just the first.
+	more []nodeFailure
+	// insufficient carries the numbers behind a resource failure.
+	insufficient *insufficientResource
+}
+
+type insufficientResource struct {
+	name      v1.ResourceName
+	requested int64
+	used      int64
+	capacity  int64
+}
+
+// reasons returns every scheduler reason string this failure stands for.
+func (f *nodeFailure) reasons() []string {
+	out := []string{f.reason}
+	for i := range f.more {
+		out = append(out, f.more[i].reason)
+	}
+	return out
+}
+
+// unresolvable reports whether any part of the failure is unresolvable.
+func (f *nodeFailure) unresolvable() bool {
+	if !f.resolvable {
+		return true
+	}
+	for i := range f.more {
+		if !f.more[i].resolvable {
+			return true
+		}
+	}
+	return false
+}
+
+// placement is what simulated replicas have added to a node during a check.
+type placement struct {
+	requests resources
+	pods     int64
+	ports    hostPortSet
+}
+
+// checkState is the mutable state of one check: the snapshot is shared and
+// read-only, so simulated placements live here.
+type checkState struct {
+	s        *Snapshot
+	c        *candidate
+	placed   map[*nodeInfo]*placement
+	affinity *affinityState
+	spread   *spreadState
+}
+
+func newCheckState(s *Snapshot, c *candidate) *checkState {
+	return &checkState{s: s, c: c, affinity: c.newAffinityState(s), spread: c.newSpreadState(s)}
+}
+
+// filterNode runs the scheduler's filters on one node in the scheduler's
+// order and returns the first failure, or nil when the pod fits. With all
+// set, it keeps going past resolvable failures to find an unresolvable one,
+// so that a node is only called resolvable when nothing permanent blocks it;
+// unresolvable says whether it found one.
+func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, unresolvable bool) {
+	note := func(f *nodeFailure) bool {
+		if f == nil {
+			return false
+		}
+		if first == nil {
+			first = f
+		}
+		if f.unresolvable() {
+			unresolvable = true
+		}
+		// Stop at the first failure, or, when classifying, at the first
+		// unresolvable one.
+		return !all || unresolvable
+	}
+	c, n := cs.c, ni.node
+	if c.nodeNames != nil {
+		if _, ok := c.nodeNames[n.Name]; !ok {
+			if note(&nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinityPrefilter}) {
+				return
+			}
+		}
+	}
+	if c.pod.Spec.NodeName != "" && c.pod.Spec.NodeName != n.Name {
+		if note(&nodeFailure{code: CodeNodeNameMismatch, reason: reasonNodeName}) {
+			return
+		}
+	}
+	if n.Spec.Unschedulable && !tolerates(c.pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
+		if note(&nodeFailure{code: CodeNodeUnschedulable, reason: reasonUnschedulable}) {
+			return
+		}
+	}
+	if c.untoleratedTaint(n) != nil {
+		if note(&nodeFailure{code: CodeUntoleratedTaint, reason: reasonTaints}) {
+			return
+		}
+	}
+	if ok, _ := c.nodeAffinity.Match(n); !ok {
+		if note(&nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinity}) {
+			return
+		}
+	}
+	if note(cs.filterPorts(ni)) {
+		return
+	}
+	if note(cs.filterResources(ni)) {
+		return
+	}
+	if note(c.volumes.filter(cs.s, n)) {
+		return
+	}
+	if note(cs.spread.filter(c, n)) {
+		return
+	}
+	note(cs.affinity.filter(c, n, cs.s))
+	return
+}
+
+func tolerates(tolerations []v1.Toleration, taint *v1.Taint) bool {
+	return corev1helpers.TolerationsTolerateTaint(klog.Background(), tolerations, taint, false)
+}
+
+// untoleratedTaint returns a NoSchedule or NoExecute taint of n that the
+// candidate does not tolerate. PreferNoSchedule only scores.
+func (c *candidate) untoleratedTaint(n *v1.Node) *v1.Taint {
+	if len(n.Spec.Taints) == 0 {
+		return nil
+	}
+	t, found := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, c.pod.Spec.Tolerations,
+		func(t *v1.Taint) bool {
+			return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
+		}, false)
+	if !found {
+		return nil
+	}
+	return &t
+}
+
+func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
+	if len(cs.c.ports) == 0 {
+		return nil
+	}
+	p, conflict := ni.ports.conflicts(cs.c.ports)
+	if !conflict {
+		if pl := cs.placed[ni]; pl != nil {
+			p, conflict = pl.ports.conflicts(cs.c.ports)
+		}
+	}
+	if !conflict {
+		return nil
+	}
+	return &nodeFailure{code: CodeHostPortConflict, reason: reasonNodePorts, resolvable: true,
+		insufficient: &insufficientResource{name: v1.ResourceName(p.String())}}
+}
+
+// filterResources mirrors NodeResourcesFit: the pod count, then cpu,
+// memory, ephemeral storage and scalar resources, each against allocatable
+// minus what bound pods request. A request larger than the node's whole
+// allocatable is unresolvable.
+func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
+	req := &cs.c.requests
+	used := ni.requested
+	pods := int64(len(ni.pods))
+	if pl := cs.placed[ni]; pl != nil {
+		used = addResources(used, pl.requests)
+		pods += pl.pods
+	}
+	var fails []nodeFailure
+	if pods+1 > ni.allowedPods {
+		fails = append(fails, nodeFailure{code: CodeTooManyPods, reason: reasonTooManyPods, resolvable: ni.allowedPods > 0,
+			insufficient: &insufficientResource{name: v1.ResourcePods, requested: 1, used: pods, capacity: ni.allowedPods}})
+	}
+	alloc := &ni.allocatable
+	check := func(name v1.ResourceName, code Code, want, have, cap int64) {
+		if want > 0 && want > cap-have {
+			fails = append(fails, nodeFailure{code: code, reason: "Insufficient " + string(name), resolvable: want <= cap,
+				insufficient: &insufficientResource{name: name, requested: want, used: have, capacity: cap}})
+		}
+	}
+	check(v1.ResourceCPU, CodeInsufficientCPU, req.MilliCPU, used.MilliCPU, alloc.MilliCPU)
+	check(v1.ResourceMemory, CodeInsufficientMemory, req.Memory, used.Memory, alloc.Memory)
+	check(v1.ResourceEphemeralStorage, CodeInsufficientEphemeral, req.Ephemeral, used.Ephemeral, alloc.Ephemeral)
+	for _, name := range req.scalarNames() {
+		check(name, CodeInsufficientResource, req.Scalar[name], used.Scalar[name], alloc.Scalar[name])
+	}
+	if len(fails) == 0 {
+		return nil
+	}
+	f := fails[0]
+	f.more = fails[1:]
+	return &f
+}
+
+func addResources(a, b resources) resources {
+	out := a
+	out.Scalar = nil
+	for k, v := range a.Scalar {
+		if out.Scalar == nil {
+			out.Scalar = map[v1.ResourceName]int64{}
+		}
+		out.Scalar[k] = v
+	}
+	out.add(b, 1)
+	return out
+}
+
+// place records a simulated replica on ni.
+func (cs *checkState) place(ni *nodeInfo) {
+	if cs.placed == nil {
+		cs.placed = map[*nodeInfo]*placement{}
+	}
+	pl := cs.placed[ni]
+	if pl == nil {
+		pl = &placement{}
+		cs.placed[ni] = pl
+	}
+	pl.requests.add(cs.c.requests, 1)
+	pl.pods++
+	pl.ports.add(cs.c.ports)
+	if len(cs.c.volumes.rwop) > 0 {
+		cs.c.volumes.rwopInUse = true
+	}
+	cs.affinity.place(cs.s, cs.c, ni.node)
+	cs.spread.place(cs.c, ni.node)
+}

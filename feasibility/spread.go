@@ -1,0 +1,167 @@
+package feasibility
+
+import (
+	"math"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// This file mirrors the PodTopologySpread filter for DoNotSchedule
+// constraints. ScheduleAnyway constraints and the scheduler's default
+// (soft) constraints only score, so they never make a pod unschedulable.
+//
+// For each constraint, matching pods are counted per topology domain over
+// the eligible nodes: those that carry every constraint's topology key and
+// pass the node inclusion policies (nodeAffinityPolicy defaults to Honor,
+// nodeTaintsPolicy to Ignore). A node fails when placing the pod there would
+// make its domain's count exceed the global minimum by more than maxSkew.
+
+type spreadConstraint struct {
+	maxSkew       int32
+	topologyKey   string
+	selector      labels.Selector
+	minDomains    int32
+	honorAffinity bool
+	honorTaints   bool
+	selfMatch     bool
+}
+
+func compileSpread(pod *v1.Pod) []spreadConstraint {
+	var out []spreadConstraint
+	for _, c := range pod.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != v1.DoNotSchedule {
+			continue
+		}
+		sel := labels.Nothing()
+		if c.LabelSelector != nil {
+			if s, err := metav1.LabelSelectorAsSelector(c.LabelSelector); err == nil {
+				sel = mergeLabelKeys(s, c.MatchLabelKeys, nil, pod.Labels)
+			}
+		}
+		sc := spreadConstraint{
+			maxSkew:       c.MaxSkew,
+			topologyKey:   c.TopologyKey,
+			selector:      sel,
+			minDomains:    1,
+			honorAffinity: c.NodeAffinityPolicy == nil || *c.NodeAffinityPolicy == v1.NodeInclusionPolicyHonor,
+			honorTaints:   c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == v1.NodeInclusionPolicyHonor,
+			selfMatch:     sel.Matches(labels.Set(pod.Labels)),
+		}
+		if c.MinDomains != nil {
+			sc.minDomains = *c.MinDomains
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+// spreadState holds, per constraint, matching pods per domain.
+type spreadState struct {
+	counts []map[string]int
+}
+
+func (c *candidate) newSpreadState(s *Snapshot) *spreadState {
+	if len(c.spread) == 0 {
+		return nil
+	}
+	st := &spreadState{counts: make([]map[string]int, len(c.spread))}
+	for i := range st.counts {
+		st.counts[i] = map[string]int{}
+	}
+	for _, ni := range s.sortedNodes() {
+		n := ni.node
+		if !hasAllSpreadKeys(n.Labels, c.spread) {
+			continue
+		}
+		for i := range c.spread {
+			sc := &c.spread[i]
+			if !c.spreadIncludes(sc, n) {
+				continue
+			}
+			cnt := 0
+			if !sc.selector.Empty() {
+				for _, p := range ni.pods {
+					if p.namespace == c.ns && !p.terminating && sc.selector.Matches(labels.Set(p.labels)) {
+						cnt++
+					}
+				}
+			}
+			st.counts[i][n.Labels[sc.topologyKey]] += cnt
+		}
+	}
+	return st
+}
+
+func hasAllSpreadKeys(nodeLabels map[string]string, cs []spreadConstraint) bool {
+	for i := range cs {
+		if _, ok := nodeLabels[cs[i].topologyKey]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// spreadIncludes applies a constraint's node inclusion policies.
+func (c *candidate) spreadIncludes(sc *spreadConstraint, n *v1.Node) bool {
+	if sc.honorAffinity {
+		if ok, _ := c.nodeAffinity.Match(n); !ok {
+			return false
+		}
+	}
+	if sc.honorTaints && c.untoleratedTaint(n) != nil {
+		return false
+	}
+	return true
+}
+
+func (st *spreadState) minMatch(i int, minDomains int32) int {
+	if int32(len(st.counts[i])) < minDomains {
+		return 0
+	}
+	m := math.MaxInt
+	for _, v := range st.counts[i] {
+		if v < m {
+			m = v
+		}
+	}
+	if m == math.MaxInt {
+		return 0
+	}
+	return m
+}
+
+func (st *spreadState) filter(c *candidate, n *v1.Node) *nodeFailure {
+	if st == nil {
+		return nil
+	}
+	for i := range c.spread {
+		sc := &c.spread[i]
+		v, ok := n.Labels[sc.topologyKey]
+		if !ok {
+			return &nodeFailure{code: CodeTopologyLabelMissing, reason: reasonSpreadMissingLabel}
+		}
+		self := 0
+		if sc.selfMatch {
+			self = 1
+		}
+		if skew := st.counts[i][v] + self - st.minMatch(i, sc.minDomains); skew > int(sc.maxSkew) {
+			return &nodeFailure{code: CodeTopologySpread, reason: reasonSpreadNotMatch, resolvable: true}
+		}
+	}
+	return nil
+}
+
+// place records a simulated replica on n.
+func (st *spreadState) place(c *candidate, n *v1.Node) {
+	if st == nil || !hasAllSpreadKeys(n.Labels, c.spread) {
+		return
+	}
+	for i := range c.spread {
+		sc := &c.spread[i]
+		if sc.selfMatch && !sc.selector.Empty() && c.spreadIncludes(sc, n) {
+			st.counts[i][n.Labels[sc.topologyKey]]++
+		}
+	}
+}

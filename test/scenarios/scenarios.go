@@ -48,12 +48,12 @@ type Expect struct {
 }
 
 type rawScenario struct {
-	Name        string            `json:"name"`
-	Description string            `json:"description"`
-	Truth       Truth             `json:"truth"`
-	Cluster     []json            `json:"cluster"`
-	Workload    json              `json:"workload"`
-	Expect      Expect            `json:"expect"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Truth       Truth  `json:"truth"`
+	Cluster     []json `json:"cluster"`
+	Workload    json   `json:"workload"`
+	Expect      Expect `json:"expect"`
 }
 
 type json = map[string]interface{}

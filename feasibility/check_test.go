@@ -119,7 +119,7 @@ func TestCheckReplicas(t *testing.T) {
 			wantVerdict: Transient, wantFit: 0,
 		},
 		{
-			name: "host ports allow one replica per node",
+			name:    "host ports allow one replica per node",
 			cluster: []runtime.Object{tkNode("a", two), tkNode("b", two)},
 			workload: tkDeployment(3, "cpu=100m", func(s *v1.PodSpec) {
 				s.Containers[0].Ports = []v1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}

@@ -1,0 +1,132 @@
+package feasibility_test
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fitgate/fitgate/feasibility"
+	"github.com/fitgate/fitgate/test/synth"
+)
+
+// Benchmarks at the scales issue #9 names: 500 nodes / 15,000 pods and
+// 5,000 nodes / 150,000 pods. Each reports ns/op and allocs/op, and p99
+// over many distinct pods as a custom metric.
+
+var scales = []struct{ nodes, pods int }{{500, 15000}, {5000, 150000}}
+
+type built struct {
+	snap *feasibility.Snapshot
+	c    *synth.Cluster
+}
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[int]*built{}
+)
+
+func cluster(b *testing.B, nodes, pods int) *built {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if c, ok := cache[nodes]; ok {
+		return c
+	}
+	c := synth.Generate(synth.Config{Seed: 1, Nodes: nodes, Pods: pods})
+	s, err := feasibility.NewSnapshotFrom(c.Objects()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache[nodes] = &built{snap: s, c: c}
+	return cache[nodes]
+}
+
+// workloads returns n distinct deployments of the given shape.
+func workloads(n int, replicas int32, cpu string, mutate func(i int, a *synth.App)) []*feasibility.Workload {
+	out := make([]*feasibility.Workload, n)
+	for i := range out {
+		a := &synth.App{Namespace: fmt.Sprintf("team-%02d", 3+i%10), Name: fmt.Sprintf("bench-%d", i), MemMi: 256}
+		fmt.Sscan(cpu, &a.CPUMilli)
+		a.CPUMilli += int64(i % 7) // distinct pods
+		if mutate != nil {
+			mutate(i, a)
+		}
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: a.Name, Namespace: a.Namespace},
+			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Template: a.PodTemplate()}}
+		w, err := feasibility.WorkloadFromObject(d)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = w
+	}
+	return out
+}
+
+func benchCheck(b *testing.B, ws []*feasibility.Workload, want feasibility.Verdict) {
+	for _, sc := range scales {
+		b.Run(fmt.Sprintf("nodes=%d/pods=%d", sc.nodes, sc.pods), func(b *testing.B) {
+			c := cluster(b, sc.nodes, sc.pods)
+			if r := feasibility.Check(c.snap, ws[0], nil); r.Verdict != want {
+				b.Fatalf("verdict %s, want %s: %s", r.Verdict, want, r.Summary)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				feasibility.Check(c.snap, ws[i%len(ws)], nil)
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+		})
+	}
+}
+
+func BenchmarkCheckPodFits(b *testing.B) {
+	benchCheck(b, workloads(1000, 1, "100", nil), feasibility.Fits)
+}
+
+func BenchmarkCheckPodDoesNotFit(b *testing.B) {
+	benchCheck(b, workloads(1000, 1, "64000", nil), feasibility.Permanent)
+}
+
+func BenchmarkCheckDeployment100(b *testing.B) {
+	benchCheck(b, workloads(200, 100, "100", nil), feasibility.Fits)
+}
+
+func BenchmarkCheckAntiAffinitySpread(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}), feasibility.Fits)
+}
+
+// BenchmarkCacheUpdate binds and deletes a pod: what the webhook cache
+// does on every pod event.
+func BenchmarkCacheUpdate(b *testing.B) {
+	for _, sc := range scales {
+		b.Run(fmt.Sprintf("nodes=%d/pods=%d", sc.nodes, sc.pods), func(b *testing.B) {
+			c := cluster(b, sc.nodes, sc.pods)
+			a := &synth.App{Namespace: "team-05", Name: "churn", CPUMilli: 100, MemMi: 128}
+			pods := make([]*v1.Pod, 1000)
+			for i := range pods {
+				pods[i] = a.Pod(i, c.c.Nodes[i%len(c.c.Nodes)].Name)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := pods[i%len(pods)]
+				if err := c.snap.Upsert(p); err != nil {
+					b.Fatal(err)
+				}
+				c.snap.DeletePod(p.Namespace, p.Name)
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package feasibility
 
 import (
+	"fmt"
+
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -24,6 +26,12 @@ type candidate struct {
 	// nodeNames, when not nil, are the only nodes NodeAffinity's PreFilter
 	// lets through: required terms that each pin metadata.name.
 	nodeNames map[string]struct{}
+	// kubeletAdmits is set for a pod with spec.nodeName: the scheduler
+	// never sees it (the apiserver stores it bound), and the named node's
+	// kubelet admits or rejects it. Kubelet admission runs NodeName,
+	// NodeAffinity, NodePorts and NodeResourcesFit, and refuses untolerated
+	// NoExecute taints; it ignores cordons and NoSchedule taints.
+	kubeletAdmits bool
 }
 
 func newCandidate(s *Snapshot, pod *v1.Pod) *candidate {
@@ -52,7 +60,31 @@ func newCandidate(s *Snapshot, pod *v1.Pod) *candidate {
 	}
 	c.volumes = newVolumeNeeds(s, pod)
 	c.nodeNames = pinnedNodeNames(pod)
+	c.kubeletAdmits = pod.Spec.NodeName != ""
 	return c
+}
+
+// reasonNameTermsConflict is NodeAffinity's PreFilter message when every
+// required term pins metadata.name and no name satisfies them.
+const reasonNameTermsConflict = "pod affinity terms conflict"
+
+// prefilterFailure fails the pod before any node is looked at, for what
+// the candidate itself names.
+func (c *candidate) prefilterFailure(s *Snapshot) *prefilterFailure {
+	// A spec.nodeName naming a node the cluster does not have: no kubelet
+	// will ever run the pod, and the pod garbage collector deletes pods
+	// bound to nodes that do not exist.
+	if name := c.pod.Spec.NodeName; name != "" && s.Knows(KindNode) {
+		if ni, ok := s.nodes[name]; !ok || ni.node == nil {
+			return &prefilterFailure{code: CodeNodeNameNotFound, message: fmt.Sprintf("node %q named by spec.nodeName does not exist", name)}
+		}
+	}
+	// Name pins whose intersection is empty (a term ANDing metadata.name
+	// In [a] with In [b]) match no node whatever the cluster holds.
+	if c.nodeNames != nil && len(c.nodeNames) == 0 && !c.kubeletAdmits {
+		return &prefilterFailure{code: CodeNodeAffinityMismatch, message: reasonNameTermsConflict}
+	}
+	return nil
 }
 
 // pinnedNodeNames mirrors NodeAffinity's PreFilter: when every required

@@ -11,6 +11,7 @@ import (
 func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 	r := &Report{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas}
 	pod, reasons := preparePod(s, w)
+	addControllerLabels(w.Kind, pod)
 	if len(pod.Spec.SchedulingGates) > 0 {
 		r.Gated = true
 		reasons = append(reasons, Reason{Code: CodeSchedulingGated, Severity: SeverityInfo,
@@ -21,6 +22,7 @@ func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 	reasons = append(reasons, checkLimitRanges(s, pod, w.SpecPath)...)
 
 	c := newCandidate(s, pod)
+	c.volumes.addClaimTemplates(s, w)
 	var res schedResult
 	if w.IsDaemonSet() {
 		res = checkDaemonSet(s, c)
@@ -34,6 +36,9 @@ func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 	r.ReplicasFit = res.fit
 	if admitted < r.ReplicasFit {
 		r.ReplicasFit = admitted
+	}
+	if blocksEveryPod(reasons) {
+		r.ReplicasFit = 0
 	}
 	if res.diag != nil {
 		sev := res.diag.severity(s, c, opts)
@@ -161,6 +166,9 @@ func (cs *checkState) freeFraction(ni *nodeInfo) float64 {
 // prefilter returns a diagnosis when the pod fails before any node is
 // looked at.
 func (cs *checkState) prefilter() *diagnosis {
+	if p := cs.c.prefilterFailure(cs.s); p != nil {
+		return &diagnosis{numNodes: len(cs.s.sortedNodes()), prefilter: p}
+	}
 	if vn := cs.c.volumes; vn != nil && vn.prefilter != nil {
 		return &diagnosis{numNodes: len(cs.s.sortedNodes()), prefilter: vn.prefilter}
 	}

@@ -42,11 +42,15 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-var codecs = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
+var (
+	strictCodecs  = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
+	lenientCodecs = serializer.NewCodecFactory(scheme.Scheme)
+)
 
 // maxDocumentBytes bounds one YAML document, so a hostile stream cannot make
-// the reader buffer without limit.
-const maxDocumentBytes = 8 << 20
+// the reader buffer without limit. It is large because `kubectl get -o yaml`
+// prints a whole cluster as one List document.
+const maxDocumentBytes = 1 << 30
 
 // DecodeDocuments reads multi-document YAML or JSON, expanding `kind: List`
 // (what `kubectl get -o yaml` prints) into its items. Documents that are
@@ -54,6 +58,18 @@ const maxDocumentBytes = 8 << 20
 // Go form; unknown kinds come back as Unknown, and malformed documents as a
 // *DecodeError naming the source and index.
 func DecodeDocuments(source string, r io.Reader) ([]Document, error) {
+	return decodeDocuments(source, r, true)
+}
+
+// DecodeState is DecodeDocuments for cluster state dumped by kubectl: fields
+// this version of the API does not know (a newer server's) are dropped
+// rather than rejected, since they cannot change what v1.37's scheduler
+// does. Manifests use the strict DecodeDocuments, like `kubectl apply`.
+func DecodeState(source string, r io.Reader) ([]Document, error) {
+	return decodeDocuments(source, r, false)
+}
+
+func decodeDocuments(source string, r io.Reader, strict bool) ([]Document, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(r, 64<<10))
 	var docs []Document
 	for idx := 0; ; idx++ {
@@ -70,7 +86,7 @@ func DecodeDocuments(source string, r io.Reader) ([]Document, error) {
 		if isBlankDocument(raw) {
 			continue
 		}
-		got, err := decodeOne(raw)
+		got, err := decodeOne(raw, strict)
 		if err != nil {
 			return docs, &DecodeError{Source: source, Index: idx, Err: err}
 		}
@@ -91,7 +107,7 @@ func isBlankDocument(raw []byte) bool {
 	return true
 }
 
-func decodeOne(raw []byte) ([]Document, error) {
+func decodeOne(raw []byte, strict bool) ([]Document, error) {
 	jsonData, err := utilyaml.ToJSON(raw)
 	if err != nil {
 		return nil, fmt.Errorf("not valid YAML or JSON: %w", err)
@@ -109,7 +125,7 @@ func decodeOne(raw []byte) ([]Document, error) {
 	gvk := schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
 	// kubectl prints `kind: List`; typed lists (PodList, …) carry items too.
 	if strings.HasSuffix(tm.Kind, "List") {
-		return decodeList(jsonData)
+		return decodeList(jsonData, strict)
 	}
 	if !scheme.Scheme.Recognizes(gvk) {
 		u := &unstructured.Unstructured{}
@@ -118,6 +134,10 @@ func decodeOne(raw []byte) ([]Document, error) {
 		}
 		return []Document{{Unknown: u}}, nil
 	}
+	codecs := lenientCodecs
+	if strict {
+		codecs = strictCodecs
+	}
 	obj, _, err := codecs.UniversalDeserializer().Decode(jsonData, &gvk, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tm.Kind, err)
@@ -125,7 +145,7 @@ func decodeOne(raw []byte) ([]Document, error) {
 	return []Document{{Object: obj}}, nil
 }
 
-func decodeList(jsonData []byte) ([]Document, error) {
+func decodeList(jsonData []byte, strict bool) ([]Document, error) {
 	var list struct {
 		Items []runtime.RawExtension `json:"items"`
 	}
@@ -134,7 +154,7 @@ func decodeList(jsonData []byte) ([]Document, error) {
 	}
 	var out []Document
 	for i, item := range list.Items {
-		got, err := decodeOne(item.Raw)
+		got, err := decodeOne(item.Raw, strict)
 		if err != nil {
 			return out, fmt.Errorf("List item %d: %w", i, err)
 		}

@@ -97,7 +97,9 @@ func newCheckState(s *Snapshot, c *candidate) *checkState {
 }
 
 // filterNode runs the scheduler's filters on one node in the scheduler's
-// order and returns the first failure, or nil when the pod fits. With all
+// order and returns the first failure, or nil when the pod fits. For a pod
+// that names its node (c.kubeletAdmits) it runs what kubelet admission
+// checks instead: node name, affinity, ports, resources and NoExecute taints. With all
 // set, it keeps going past resolvable failures to find an unresolvable one,
 // so that a node is only called resolvable when nothing permanent blocks it;
 // unresolvable says whether it found one.
@@ -117,7 +119,7 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 		return !all || unresolvable
 	}
 	c, n := cs.c, ni.node
-	if c.nodeNames != nil {
+	if c.nodeNames != nil && !c.kubeletAdmits {
 		if _, ok := c.nodeNames[n.Name]; !ok {
 			if note(&nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinityPrefilter}) {
 				return
@@ -129,7 +131,8 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 			return
 		}
 	}
-	if n.Spec.Unschedulable && !tolerates(c.pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
+	// The kubelet ignores a cordon: only the scheduler honours it.
+	if n.Spec.Unschedulable && !c.kubeletAdmits && !tolerates(c.pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
 		if note(&nodeFailure{code: CodeNodeUnschedulable, reason: reasonUnschedulable}) {
 			return
 		}
@@ -153,6 +156,10 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 	if note(c.volumes.filter(cs.s, n)) {
 		return
 	}
+	if c.kubeletAdmits {
+		// Kubelet admission has no topology spread or inter-pod affinity.
+		return
+	}
 	if note(cs.spread.filter(c, n)) {
 		return
 	}
@@ -165,14 +172,16 @@ func tolerates(tolerations []v1.Toleration, taint *v1.Taint) bool {
 }
 
 // untoleratedTaint returns a NoSchedule or NoExecute taint of n that the
-// candidate does not tolerate. PreferNoSchedule only scores.
+// candidate does not tolerate. PreferNoSchedule only scores. A pod that
+// names its node is judged by kubelet admission, which only refuses
+// untolerated NoExecute taints.
 func (c *candidate) untoleratedTaint(n *v1.Node) *v1.Taint {
 	if len(n.Spec.Taints) == 0 {
 		return nil
 	}
 	t, found := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, c.pod.Spec.Tolerations,
 		func(t *v1.Taint) bool {
-			return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
+			return t.Effect == v1.TaintEffectNoExecute || (t.Effect == v1.TaintEffectNoSchedule && !c.kubeletAdmits)
 		}, false)
 	if !found {
 		return nil

@@ -156,6 +156,7 @@ func existingPodRequests(p *v1.Pod) resources {
 }
 
 func newPodInfo(p *v1.Pod) *podInfo {
+	p = withAPIDefaults(p) // a no-op for pods read from the API
 	pi := &podInfo{
 		namespace: p.Namespace,
 		name:      p.Name,

@@ -2,9 +2,12 @@ package feasibility
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // This file turns a workload's pod template into the pod the scheduler will
@@ -25,7 +28,7 @@ func preparePod(s *Snapshot, w *Workload) (*v1.Pod, []Reason) {
 		pod.Name = w.Name
 	}
 	defaultPodSpec(&pod.Spec)
-	var reasons []Reason
+	reasons := validateResources(&pod.Spec, w.SpecPath)
 	reasons = append(reasons, applyRuntimeClass(s, pod, w.SpecPath)...)
 	reasons = append(reasons, resolvePriority(s, pod, w.SpecPath)...)
 	addDefaultTolerations(&pod.Spec)
@@ -37,6 +40,12 @@ func preparePod(s *Snapshot, w *Workload) (*v1.Pod, []Reason) {
 // scheduling: requests default to limits when only limits are set, at
 // container and pod level, and host-network pods bind their container ports
 // on the host.
+//
+// A pod-level request defaults differently: for cpu and memory the
+// apiserver (DefaultPodLevelResources) first takes the containers'
+// aggregate request, and only a resource no container requests takes the
+// pod-level limit. So limits {cpu: 2} over containers requesting 300m
+// schedule as 300m, not 2.
 func defaultPodSpec(spec *v1.PodSpec) {
 	defaultRequests := func(r *v1.ResourceRequirements) {
 		for name, q := range r.Limits {
@@ -61,9 +70,166 @@ func defaultPodSpec(spec *v1.PodSpec) {
 			}
 		}
 	}
-	if spec.Resources != nil {
-		defaultRequests(spec.Resources)
+	if r := spec.Resources; r != nil && len(r.Limits) > 0 {
+		containers := resourcehelper.AggregateContainerRequests(&v1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})
+		for name, q := range containers {
+			if _, ok := r.Requests[name]; ok || (name != v1.ResourceCPU && name != v1.ResourceMemory) {
+				continue
+			}
+			if _, limited := r.Limits[name]; !limited {
+				continue // the scheduler uses the containers' sum anyway
+			}
+			if r.Requests == nil {
+				r.Requests = v1.ResourceList{}
+			}
+			r.Requests[name] = q.DeepCopy()
+		}
+		defaultRequests(r)
 	}
+}
+
+// withAPIDefaults returns p as the apiserver stores it, for pods read from
+// raw manifests rather than from the API: requests defaulted from limits
+// and host-network ports made host ports. A pod that needs none of it is
+// returned as is, without a copy.
+func withAPIDefaults(p *v1.Pod) *v1.Pod {
+	if !needsAPIDefaults(&p.Spec) {
+		return p
+	}
+	p = p.DeepCopy()
+	defaultPodSpec(&p.Spec)
+	return p
+}
+
+func needsAPIDefaults(spec *v1.PodSpec) bool {
+	missing := func(r *v1.ResourceRequirements) bool {
+		for name := range r.Limits {
+			if _, ok := r.Requests[name]; !ok {
+				return true
+			}
+		}
+		return false
+	}
+	if spec.Resources != nil && missing(spec.Resources) {
+		return true
+	}
+	for _, cs := range [][]v1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			if missing(&cs[i].Resources) {
+				return true
+			}
+			if spec.HostNetwork {
+				for _, p := range cs[i].Ports {
+					if p.HostPort == 0 {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// validateResources mirrors the apiserver's validation of resources that
+// would reject the pod outright: a request above its limit, and for
+// resources that cannot be overcommitted (extended resources such as
+// example.com/gpu, and hugepages) a request without an equal limit.
+// Hugepages also need a cpu or memory request or limit. Pod-level
+// resources must cover the containers. It runs after defaulting, as
+// validation does, so a limit alone is fine.
+func validateResources(spec *v1.PodSpec, specPath string) []Reason {
+	var out []Reason
+	invalid := func(field, msg string) {
+		out = append(out, Reason{Code: CodeInvalidSpec, Severity: SeverityPermanent, Field: field, Message: msg})
+	}
+	check := func(r *v1.ResourceRequirements, path string) {
+		hugePages, cpuOrMemory := false, false
+		for _, l := range []v1.ResourceList{r.Requests, r.Limits} {
+			for name := range l {
+				if isHugePages(name) {
+					hugePages = true
+				}
+				if name == v1.ResourceCPU || name == v1.ResourceMemory {
+					cpuOrMemory = true
+				}
+			}
+		}
+		for _, name := range sortedResourceNames(r.Requests) {
+			req := r.Requests[name]
+			field := path + ".requests." + string(name)
+			lim, limited := r.Limits[name]
+			switch {
+			case !limited && !overcommitAllowed(name):
+				invalid(path+".limits."+string(name), fmt.Sprintf("%s is requested without a limit; it cannot be overcommitted, so the apiserver requires a limit equal to the request", name))
+			case limited && !overcommitAllowed(name) && req.Cmp(lim) != 0:
+				invalid(field, fmt.Sprintf("%s request %s must equal its limit %s", name, req.String(), lim.String()))
+			case limited && req.Cmp(lim) > 0:
+				invalid(field, fmt.Sprintf("%s request %s is above its limit %s", name, req.String(), lim.String()))
+			}
+		}
+		if hugePages && !cpuOrMemory {
+			invalid(path, "hugepages require a cpu or memory request or limit")
+		}
+	}
+	for _, group := range []struct {
+		name string
+		cs   []v1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i := range group.cs {
+			check(&group.cs[i].Resources, fmt.Sprintf("%s.%s[%d].resources", specPath, group.name, i))
+		}
+	}
+	if r := spec.Resources; r != nil {
+		// Pod-level resources take only cpu, memory and hugepages, and
+		// must cover what the containers ask for.
+		path := specPath + ".resources"
+		for _, l := range []v1.ResourceList{r.Requests, r.Limits} {
+			for _, name := range sortedResourceNames(l) {
+				if !resourcehelper.IsSupportedPodLevelResource(name) {
+					invalid(path, fmt.Sprintf("pod-level resources support cpu, memory and hugepages, not %s", name))
+				}
+			}
+		}
+		check(r, path)
+		containers := resourcehelper.AggregateContainerRequests(&v1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})
+		for _, name := range sortedResourceNames(containers) {
+			q := containers[name]
+			if pod, ok := r.Requests[name]; ok && q.Cmp(pod) > 0 {
+				invalid(path+".requests."+string(name), fmt.Sprintf("pod-level %s request %s is below the containers' aggregate request %s", name, pod.String(), q.String()))
+			}
+		}
+		for i := range spec.Containers {
+			for _, name := range sortedResourceNames(spec.Containers[i].Resources.Limits) {
+				q := spec.Containers[i].Resources.Limits[name]
+				if pod, ok := r.Limits[name]; ok && q.Cmp(pod) > 0 {
+					invalid(fmt.Sprintf("%s.containers[%d].resources.limits.%s", specPath, i, name),
+						fmt.Sprintf("container %s limit %s is above the pod-level limit %s", name, q.String(), pod.String()))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// overcommitAllowed mirrors the API's IsOvercommitAllowed: native
+// resources (no domain, or a kubernetes.io one) other than hugepages.
+func overcommitAllowed(name v1.ResourceName) bool {
+	s := string(name)
+	native := !strings.Contains(s, "/") || strings.Contains(s, v1.ResourceDefaultNamespacePrefix)
+	return native && !isHugePages(name)
+}
+
+func isHugePages(name v1.ResourceName) bool {
+	return strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix)
+}
+
+func sortedResourceNames(l v1.ResourceList) []v1.ResourceName {
+	names := make([]v1.ResourceName, 0, len(l))
+	for name := range l {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	return names
 }
 
 // addDefaultTolerations mirrors the DefaultTolerationSeconds admission

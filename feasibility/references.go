@@ -114,6 +114,7 @@ func checkReferences(s *Snapshot, w *Workload, pod *v1.Pod, opts *Options) []Rea
 		f.need(KindSecret, CodeSecretNotFound, SeverityInfo, r.Name, fmt.Sprintf("%s.imagePullSecrets[%d].name", specPath, i), nil)
 	}
 	out = append(out, f.out...)
+	out = append(out, refEphemeralClaims(s, pod, specPath)...)
 	if w != nil {
 		out = append(out, refClaimTemplates(s, w, ns)...)
 	}
@@ -204,33 +205,63 @@ func refClaimTemplates(s *Snapshot, w *Workload, ns string) []Reason {
 	var out []Reason
 	for i := range w.VolumeClaimTemplates {
 		t := &w.VolumeClaimTemplates[i]
-		claim := fmt.Sprintf("%s-%s-0", t.Name, w.Name)
 		if refClaimsExist(s, ns, t.Name+"-"+w.Name+"-") {
 			continue
 		}
 		field := fmt.Sprintf("spec.volumeClaimTemplates[%d].spec.storageClassName", i)
-		class := volumehelper.GetPersistentVolumeClaimClass(t)
-		switch {
-		case !volumehelper.PersistentVolumeClaimHasClass(t):
-			if refHasDefaultClass(s) || refStaticPV(s, "", ns, claim) {
-				continue
-			}
-			out = append(out, Reason{Code: CodeNoDefaultStorageClass, Severity: SeverityPermanent,
-				Message: fmt.Sprintf("volumeClaimTemplate %q sets no storageClassName and the cluster has no default StorageClass; its claims would stay Pending", t.Name),
-				Field:   field, Details: map[string]string{"volumeClaimTemplate": t.Name}})
-		case class == "":
-			// Explicitly no dynamic provisioning: it waits for a matching PV,
-			// which the volume filters judge.
-		default:
-			if _, ok := s.storageClasses[class]; ok || refStaticPV(s, class, ns, claim) {
-				continue
-			}
-			out = append(out, Reason{Code: CodeStorageClassNotFound, Severity: SeverityPermanent,
-				Message: fmt.Sprintf("storageclass %q not found", class),
-				Field:   field, Details: map[string]string{"volumeClaimTemplate": t.Name, "storageClassName": class}})
+		if r := refNewClaimClass(s, &t.Spec, ns, fmt.Sprintf("%s-%s-0", t.Name, w.Name), field, fmt.Sprintf("volumeClaimTemplate %q", t.Name)); r != nil {
+			r.Details["volumeClaimTemplate"] = t.Name
+			out = append(out, *r)
 		}
 	}
 	return out
+}
+
+// refEphemeralClaims judges, the same way, the class of the claim the
+// ephemeral volume controller creates for each generic ephemeral volume.
+func refEphemeralClaims(s *Snapshot, pod *v1.Pod, specPath string) []Reason {
+	if !s.Knows(KindStorageClass) {
+		return nil
+	}
+	var out []Reason
+	for i, v := range pod.Spec.Volumes {
+		if v.Ephemeral == nil || v.Ephemeral.VolumeClaimTemplate == nil {
+			continue
+		}
+		field := fmt.Sprintf("%s.volumes[%d].ephemeral.volumeClaimTemplate.spec.storageClassName", specPath, i)
+		if r := refNewClaimClass(s, &v.Ephemeral.VolumeClaimTemplate.Spec, pod.Namespace, pod.Name+"-"+v.Name, field, fmt.Sprintf("ephemeral volume %q", v.Name)); r != nil {
+			r.Details["volume"] = v.Name
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// refNewClaimClass reports a claim about to be created whose class cannot
+// provision it: no class and no default, or a class that does not exist.
+// what names the claim's origin for the message.
+func refNewClaimClass(s *Snapshot, spec *v1.PersistentVolumeClaimSpec, ns, claim, field, what string) *Reason {
+	c := &v1.PersistentVolumeClaim{Spec: *spec}
+	class := volumehelper.GetPersistentVolumeClaimClass(c)
+	switch {
+	case !volumehelper.PersistentVolumeClaimHasClass(c):
+		if refHasDefaultClass(s) || refStaticPV(s, "", ns, claim) {
+			return nil
+		}
+		return &Reason{Code: CodeNoDefaultStorageClass, Severity: SeverityPermanent,
+			Message: fmt.Sprintf("%s sets no storageClassName and the cluster has no default StorageClass; its claims would stay Pending", what),
+			Field:   field, Details: map[string]string{}}
+	case class == "":
+		// Explicitly no dynamic provisioning: it waits for a matching PV,
+		// which the volume filters judge.
+		return nil
+	}
+	if _, ok := s.storageClasses[class]; ok || refStaticPV(s, class, ns, claim) {
+		return nil
+	}
+	return &Reason{Code: CodeStorageClassNotFound, Severity: SeverityPermanent,
+		Message: fmt.Sprintf("storageclass %q not found", class),
+		Field:   field, Details: map[string]string{"storageClassName": class}}
 }
 
 // refClaimsExist looks for any ordinal's claim, not just 0's: spec.ordinals
@@ -265,6 +296,29 @@ func refStaticPV(s *Snapshot, class, ns, claim string) bool {
 			continue
 		}
 		if ref := pv.Spec.ClaimRef; ref == nil || (ref.Namespace == ns && ref.Name == claim) {
+			return true
+		}
+	}
+	return false
+}
+
+// everyPodBlocked are the findings that keep every pod of the workload from
+// being placed, whatever the nodes: admission rejects the pods, so none is
+// created (LimitRanger, Priority, RuntimeClass, ServiceAccount and
+// NamespaceLifecycle admission, pod validation), or no scheduler will ever
+// look at them. Missing secrets and config maps are not among them: those
+// pods are scheduled, and only their containers fail to start.
+var everyPodBlocked = map[Code]bool{
+	CodeLimitRangeMax: true, CodeLimitRangeMin: true, CodeLimitRangeRatio: true,
+	CodeLimitRangeDefaultBelowRequest: true, CodePriorityClassNotFound: true,
+	CodeRuntimeClassNotFound: true, CodeServiceAccountNotFound: true,
+	CodeNamespaceNotFound: true, CodeInvalidSpec: true, CodeUnknownScheduler: true,
+}
+
+// blocksEveryPod reports whether a finding means no pod can be placed now.
+func blocksEveryPod(reasons []Reason) bool {
+	for _, r := range reasons {
+		if r.Severity != SeverityInfo && everyPodBlocked[r.Code] {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
@@ -58,7 +59,9 @@ func newVolumeNeeds(s *Snapshot, pod *v1.Pod) *volumeNeeds {
 			// The ephemeral volume controller creates this claim when the
 			// pod is created; until then the scheduler waits, so only the
 			// class it will ask for can be judged.
-			vn.checkEphemeral(s, pod, vol)
+			if t := vol.Ephemeral.VolumeClaimTemplate; t != nil {
+				vn.addNewClaim(s, t.Spec, pod.Namespace, pod.Name+"-"+vol.Name)
+			}
 			continue
 		default:
 			continue
@@ -139,15 +142,45 @@ func (s *Snapshot) claimClass(pvc *v1.PersistentVolumeClaim) (*storagev1.Storage
 	return sc, sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
 }
 
-func (vn *volumeNeeds) checkEphemeral(s *Snapshot, pod *v1.Pod, vol v1.Volume) {
-	tmpl := vol.Ephemeral.VolumeClaimTemplate
-	if tmpl == nil || !s.Knows(KindStorageClass) {
+// addNewClaim judges a claim a controller is about to create (a generic
+// ephemeral volume's, a StatefulSet replica's) by the class provisioning
+// will use: its own, or the default class when it names none. A
+// WaitForFirstConsumer class is judged per node; an Immediate class
+// provisions the claim before the pod is scheduled; a class that does not
+// exist leaves the claim unbound (binding Immediate, as the scheduler
+// treats it) unless a PersistentVolume of that class can bind it, so the
+// scheduler never gets past PreFilter. A claim with no class at all waits
+// for a classless PV; the reference checks report that.
+func (vn *volumeNeeds) addNewClaim(s *Snapshot, spec v1.PersistentVolumeClaimSpec, namespace, claimName string) {
+	if !s.Knows(KindStorageClass) {
 		return
 	}
-	pvc := &v1.PersistentVolumeClaim{Spec: tmpl.Spec}
-	pvc.Spec.StorageClassName = s.effectiveClassName(tmpl.Spec.StorageClassName)
-	if class, delayed := s.claimClass(pvc); delayed {
+	pvc := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: claimName}, Spec: spec}
+	pvc.Spec.StorageClassName = s.effectiveClassName(spec.StorageClassName)
+	if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+		return
+	}
+	class, delayed := s.claimClass(pvc)
+	switch {
+	case delayed:
 		vn.delayed = append(vn.delayed, delayedClaim{claim: pvc, class: class})
+	case class == nil && !refStaticPV(s, *pvc.Spec.StorageClassName, namespace, claimName):
+		vn.fail(CodePVCUnbound, "pod has unbound immediate PersistentVolumeClaims", false)
+	}
+}
+
+// addClaimTemplates judges the claims a StatefulSet's controller creates
+// from its volumeClaimTemplates, as new claims. Once any replica's claim
+// exists the StatefulSet is past creation: each replica then has claims of
+// its own, bound wherever they are, which one candidate cannot stand for,
+// so they are left alone rather than judged by one replica's.
+func (vn *volumeNeeds) addClaimTemplates(s *Snapshot, w *Workload) {
+	for i := range w.VolumeClaimTemplates {
+		t := &w.VolumeClaimTemplates[i]
+		if refClaimsExist(s, w.Namespace, t.Name+"-"+w.Name+"-") {
+			continue
+		}
+		vn.addNewClaim(s, t.Spec, w.Namespace, fmt.Sprintf("%s-%s-0", t.Name, w.Name))
 	}
 }
 

@@ -28,6 +28,9 @@ func TestTCDebug(t *testing.T) {
 		out, cleanup, err := rp.replay(ctx, sc, renamer{prefix: fmt.Sprintf("d%03d", i)})
 		defer cleanup()
 		t.Logf("out %+v err %v", out, err)
+		if out != nil && out.rejected != nil {
+			t.Logf("rejected: %v", out.rejected)
+		}
 		time.Sleep(3 * time.Second)
 		var pods v1.PodList
 		_ = rp.c.List(ctx, &pods, client.InNamespace(fmt.Sprintf("d%03d-default", i)))

@@ -109,7 +109,7 @@ func run(fitgateBin, dir string) error {
 	url := "https://127.0.0.1:" + strconv.Itoa(port) + "/validate"
 	cmd := exec.Command(fitgateBin, "serve",
 		"--kubeconfig", cp.KubeconfigPath(),
-		"--bind-address", "127.0.0.1",
+		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--cert-dir", webhookDir,
 		"--health-addr", "127.0.0.1:"+strconv.Itoa(healthPort),

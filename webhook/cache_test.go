@@ -1,0 +1,203 @@
+package webhook
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/fitgate/fitgate/feasibility"
+)
+
+func fullPod() *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web-1", Labels: map[string]string{"app": "web"},
+			Annotations:   map[string]string{lastAppliedAnnotation: "{...}", "big": "data"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: v1.PodSpec{
+			NodeName: "node-a", Priority: ptr.To(int32(100)),
+			Affinity: &v1.Affinity{
+				NodeAffinity: &v1.NodeAffinity{},
+				PodAntiAffinity: &v1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+					TopologyKey: "kubernetes.io/hostname", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}},
+			},
+			InitContainers: []v1.Container{{Name: "sidecar", RestartPolicy: ptr.To(v1.ContainerRestartPolicyAlways), Image: "x",
+				Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("100m")}}}},
+			Containers: []v1.Container{{Name: "app", Image: "nginx", Command: []string{"nginx"}, Env: []v1.EnvVar{{Name: "A", Value: "b"}},
+				Ports: []v1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 8080, HostPort: 8080, Protocol: v1.ProtocolTCP}},
+				Resources: v1.ResourceRequirements{
+					Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("1")},
+					Limits:   v1.ResourceList{v1.ResourceCPU: resource.MustParse("2")}}}},
+			Volumes: []v1.Volume{
+				{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-1"}}},
+				{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "cfg"}}}},
+			},
+			Tolerations: []v1.Toleration{{Key: "x", Operator: v1.TolerationOpExists}},
+		},
+		Status: v1.PodStatus{Phase: v1.PodRunning, PodIP: "10.0.0.1",
+			Conditions:        []v1.PodCondition{{Type: v1.PodReady, Status: v1.ConditionTrue}},
+			ContainerStatuses: []v1.ContainerStatus{{Name: "app", Image: "nginx", Ready: true}}},
+	}
+}
+
+func TestStripPod(t *testing.T) {
+	p := fullPod()
+	got := stripPod(p)
+	if got.Annotations != nil || got.ManagedFields != nil {
+		t.Error("annotations or managed fields kept")
+	}
+	if got.Spec.NodeName != "node-a" || *got.Spec.Priority != 100 || got.Labels["app"] != "web" || got.Status.Phase != v1.PodRunning {
+		t.Errorf("lost what the checks read: %+v", got)
+	}
+	if got.Spec.Affinity.NodeAffinity != nil || len(got.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Errorf("affinity = %+v, want only the required anti-affinity", got.Spec.Affinity)
+	}
+	c := got.Spec.Containers[0]
+	if c.Image != "" || c.Command != nil || c.Env != nil || c.Resources.Limits != nil || len(c.Ports) != 1 || c.Ports[0].HostPort != 8080 {
+		t.Errorf("container = %+v", c)
+	}
+	if c.Resources.Requests.Cpu().String() != "1" {
+		t.Errorf("requests lost: %v", c.Resources.Requests)
+	}
+	if got.Spec.InitContainers[0].RestartPolicy == nil {
+		t.Error("a sidecar's restart policy was lost: its requests would be counted wrong")
+	}
+	if len(got.Spec.Volumes) != 1 || got.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "data-web-1" {
+		t.Errorf("volumes = %+v, want only the claim", got.Spec.Volumes)
+	}
+	if got.Spec.Tolerations != nil || got.Status.PodIP != "" || got.Status.Conditions != nil || got.Status.ContainerStatuses != nil {
+		t.Error("kept fields the checks never read")
+	}
+	// What the engine derives from the pod is the same either way.
+	full, _ := feasibility.NewSnapshotFrom(p)
+	lean, _ := feasibility.NewSnapshotFrom(got)
+	w := &feasibility.Workload{Kind: "Pod", Namespace: "apps", Name: "x", Replicas: 1, SpecPath: "spec",
+		Template: v1.PodTemplateSpec{Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c",
+			Ports: []v1.ContainerPort{{ContainerPort: 8080, HostPort: 8080}}}}}}}
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Status: v1.NodeStatus{Allocatable: v1.ResourceList{
+		v1.ResourceCPU: resource.MustParse("2"), v1.ResourcePods: resource.MustParse("10")}}}
+	_ = full.Upsert(node)
+	_ = lean.Upsert(node)
+	a, b := feasibility.Check(full, w, nil), feasibility.Check(lean, w, nil)
+	if a.Summary != b.Summary || a.Verdict != b.Verdict {
+		t.Errorf("full pod: %s %q; stripped pod: %s %q", a.Verdict, a.Summary, b.Verdict, b.Summary)
+	}
+}
+
+func TestMetadataOnlyDropsAnnotations(t *testing.T) {
+	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "db",
+		Annotations: map[string]string{lastAppliedAnnotation: `{"data":{"password":"c2VjcmV0"}}`}, Labels: map[string]string{"a": "b"}}}
+	out, err := metadataOnly("Secret")(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := out.(*metav1.PartialObjectMetadata)
+	if m.Kind != "Secret" || m.Name != "db" || m.Namespace != "apps" || m.Annotations != nil || m.Labels != nil {
+		t.Errorf("got %+v", m)
+	}
+}
+
+func TestCacheFromInformers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Status: v1.NodeStatus{
+		Allocatable: v1.ResourceList{v1.ResourceCPU: resource.MustParse("4"), v1.ResourcePods: resource.MustParse("110")},
+		Images:      []v1.ContainerImage{{Names: []string{"nginx"}}}}}
+	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps", Labels: map[string]string{ModeLabel: "strict"}}}
+	sa := &v1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "default"}}
+	client := fake.NewClientset(node, ns, sa, fullPod())
+
+	scheme := runtime.NewScheme()
+	metav1.AddMetaToScheme(scheme)
+	secret := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "db", Annotations: map[string]string{lastAppliedAnnotation: "secret data"}}}
+	meta := metadatafake.NewSimpleMetadataClient(scheme, secret)
+
+	metrics := NewMetrics()
+	c := NewCache(client, meta, CacheOptions{Metrics: metrics})
+	if c.Synced() || c.ReadyCheck(nil) == nil {
+		t.Fatal("synced before start")
+	}
+	w := &feasibility.Workload{Kind: "Pod", Namespace: "apps", Name: "p", Replicas: 1, SpecPath: "spec",
+		Template: v1.PodTemplateSpec{Spec: podSpec("2")}}
+	if _, synced := c.Check(w, nil); synced {
+		t.Fatal("Check says synced before start")
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if !c.WaitForSync(wctx) {
+		t.Fatalf("not synced: %v", c.ReadyCheck(nil))
+	}
+	if err := c.ReadyCheck(nil); err != nil {
+		t.Fatal(err)
+	}
+	counts := c.Counts()
+	for kind, want := range map[feasibility.Kind]int{feasibility.KindNode: 1, feasibility.KindPod: 1, feasibility.KindNamespace: 1,
+		feasibility.KindServiceAccount: 1, feasibility.KindSecret: 1} {
+		if counts[kind] != want {
+			t.Errorf("%s: %d cached, want %d", kind, counts[kind], want)
+		}
+	}
+	if labels, ok := c.NamespaceLabels("apps"); !ok || labels[ModeLabel] != "strict" {
+		t.Errorf("NamespaceLabels = %v, %v", labels, ok)
+	}
+	// 1 of 4 cpu used by web-1 and its sidecar: 2 cpu fits.
+	rep, synced := c.Check(w, nil)
+	if !synced || rep.Verdict != feasibility.Fits {
+		t.Fatalf("check: synced %v, report %+v", synced, rep)
+	}
+	// Every kind is known once synced: a RuntimeClass that none of the
+	// (zero) RuntimeClasses is, is missing.
+	w.Template.Spec.RuntimeClassName = ptr.To("gvisor")
+	if rep, _ := c.Check(w, nil); rep.Verdict != feasibility.Permanent {
+		t.Errorf("missing RuntimeClass: verdict %s, want permanent", rep.Verdict)
+	}
+	w.Template.Spec.RuntimeClassName = nil
+	for _, s := range c.sources {
+		for _, obj := range s.informer.GetStore().List() {
+			switch o := obj.(type) {
+			case *metav1.PartialObjectMetadata:
+				if o.Annotations != nil {
+					t.Errorf("%s %s kept annotations", s.kind, o.Name)
+				}
+			case *v1.Pod:
+				if o.Spec.Containers[0].Image != "" {
+					t.Error("pod not stripped in the informer store")
+				}
+			case *v1.Node:
+				if o.Status.Images != nil {
+					t.Error("node images kept")
+				}
+			}
+		}
+	}
+	if v := value(t, metrics.CacheSynced.WithLabelValues("Secret")); v != 1 {
+		t.Errorf("synced gauge for Secret = %v", v)
+	}
+
+	// Deletions reach the snapshot.
+	if err := client.CoreV1().Pods("apps").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace("apps").Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Counts()[feasibility.KindPod] != 0 || c.Counts()[feasibility.KindSecret] != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deletions not seen: %v", c.Counts())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -46,7 +46,8 @@ build:
 ## make run: the real thing, locally.
 .PHONY: run
 run: tools build
-	$(GO) run ./test/localrun --fitgate $(BIN)/fitgate
+	$(GO) build -o $(BIN)/fitgate-localrun ./test/localrun
+	$(BIN)/fitgate-localrun --fitgate $(BIN)/fitgate
 
 ## Tests. The end-to-end packages fail, never skip, when the control plane
 ## cannot start, so `make test` on a machine without the tools is red.

@@ -152,7 +152,7 @@ func TestCheckReplicas(t *testing.T) {
 func TestCheckHint(t *testing.T) {
 	r := tkCheck(t, nil, tkDeployment(1, "cpu=6"),
 		tkNode("a", "cpu=4,memory=8Gi"), tkNode("b", "cpu=8,memory=8Gi"), tkBound("x", "b", "cpu=4500m", nil))
-	want := `requests 6 cpu; largest free node has 4 (node "a"); largest node allocatable is 8`
+	want := `requests 6 cpu; largest free node has 4 cpu (node "a"); largest node allocatable is 8 cpu`
 	if r.Hint != want {
 		t.Errorf("hint %q, want %q", r.Hint, want)
 	}

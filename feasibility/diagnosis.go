@@ -235,9 +235,8 @@ func (d *diagnosis) hint(c *candidate) string {
 		if name == v1.ResourcePods {
 			return fmt.Sprintf("every candidate node is at its pod limit (largest is %d pods)", h.maxAlloc)
 		}
-		return fmt.Sprintf("requests %s %s; largest free node has %s (node %q); largest node allocatable is %s",
-			formatAmount(name, h.requested), name, formatAmount(name, h.bestFree), h.bestFreeNode,
-			formatAmount(name, h.maxAlloc))
+		return fmt.Sprintf("requests %s; largest free node has %s (node %q); largest node allocatable is %s",
+			withUnit(name, h.requested), withUnit(name, h.bestFree), h.bestFreeNode, withUnit(name, h.maxAlloc))
 	}
 	if len(d.taints) > 0 {
 		return fmt.Sprintf("nodes carry taint %s, which the pod does not tolerate", mostCommon(d.taints))
@@ -318,6 +317,12 @@ func formatPorts(ps []hostPort) string {
 		out += p.String()
 	}
 	return out
+}
+
+// withUnit renders an amount followed by the resource's name, "6 cpu",
+// "512Mi memory", "2 example.com/gpu".
+func withUnit(name v1.ResourceName, v int64) string {
+	return formatAmount(name, v) + " " + string(name)
 }
 
 // formatAmount renders a resource amount the way a user writes it: cpu in

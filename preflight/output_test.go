@@ -126,7 +126,7 @@ func TestTextWording(t *testing.T) {
 	}
 	for _, w := range []string{
 		`  job "migrate" cannot run: 0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint(s)` + "\n" +
-			`  requests 4 cpu; largest free node has 2 (node "n1"); largest node allocatable is 2` + "\n" +
+			`  requests 4 cpu; largest free node has 2 cpu (node "n1"); largest node allocatable is 2 cpu` + "\n" +
 			`  spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name: secret "db" not found`,
 		`  deployment "workers": only 2 of 3 replicas fit now: 0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint(s)`,
 	} {

@@ -164,9 +164,10 @@ func (m Message) Warnings(findings []feasibility.Reason, max int) []string {
 			withHint += " (" + m.Report.Hint + ")"
 		}
 		if utf8.RuneCountInString(withHint) <= maxWarningLen || m.Report.Hint == "" {
-			out = append(out, truncate(withHint, maxWarningLen))
+			out = append(out, splitLine(withHint, maxWarningLen)...)
 		} else {
-			out = append(out, truncate(s, maxWarningLen), truncate(m.Report.Hint, maxWarningLen))
+			out = append(out, splitLine(s, maxWarningLen)...)
+			out = append(out, truncate(m.Report.Hint, maxWarningLen))
 		}
 	}
 	for _, r := range orderBySeverity(rest) {
@@ -199,11 +200,50 @@ func orderBySeverity(reasons []feasibility.Reason) []feasibility.Reason {
 	return out
 }
 
-// truncate shortens s to at most n characters, ending with "…" when cut.
+// splitLine breaks a long sentence into warnings of at most n characters
+// at its natural joints, so that `... only 2 of 6 replicas fit now: 0/4
+// nodes are available: ...` becomes two readable lines instead of one cut
+// mid-word. It splits after ": " where it can, and truncates what remains.
+func splitLine(s string, n int) []string {
+	var out []string
+	for utf8.RuneCountInString(s) > n {
+		r := []rune(s)
+		// Prefer the earliest joint that leaves a remainder which fits,
+		// else the last joint before the limit.
+		cut := -1
+		for i := n / 3; i < n && i < len(r); i++ {
+			if r[i] == ' ' && r[i-1] == ':' {
+				cut = i
+				if len(r)-i-1 <= n {
+					break
+				}
+			}
+		}
+		if cut < 0 {
+			break
+		}
+		out = append(out, strings.TrimRight(string(r[:cut]), " :"))
+		s = string(r[cut+1:])
+	}
+	return append(out, truncate(s, n))
+}
+
+// truncate shortens s to at most n characters, ending with "…" when cut,
+// at a word boundary when one is near.
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return strings.TrimRight(string(r[:n-1]), " ;,:") + "…"
+	all := []rune(s)
+	r := all[:n-1]
+	if next := all[n-1]; next != ' ' && next != ',' && next != ';' {
+		// Mid-word: back up to the last space, if one is near.
+		for i := len(r) - 1; i > len(r)-20 && i > 0; i-- {
+			if r[i] == ' ' {
+				r = r[:i]
+				break
+			}
+		}
+	}
+	return strings.TrimRight(string(r), " ;,:") + "…"
 }

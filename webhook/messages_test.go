@@ -15,7 +15,7 @@ func cpuReport() *feasibility.Report {
 		Kind: "Deployment", Namespace: "apps", Name: "api", Verdict: feasibility.Permanent,
 		Replicas: 3, ReplicasFit: 0,
 		Summary: "0/12 nodes are available: 12 Insufficient cpu.",
-		Hint:    "requests 6 cpu; largest node allocatable is 4",
+		Hint:    "requests 6 cpu; largest node allocatable is 4 cpu",
 		Reasons: []feasibility.Reason{{Code: feasibility.CodeInsufficientCPU, Severity: feasibility.SeverityPermanent,
 			Message: "12 of 12 nodes: Insufficient cpu"}},
 	}
@@ -59,11 +59,11 @@ func TestMessages(t *testing.T) {
 			name:    "insufficient cpu",
 			msg:     Message{Report: cpuReport()},
 			reasons: cpuReport().Reasons,
-			denial:  `deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu (requests 6 cpu; largest node allocatable is 4)`,
+			denial:  `deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu (requests 6 cpu; largest node allocatable is 4 cpu)`,
 			// Summary and hint together pass 120 characters: two warnings.
 			warnings: []string{
 				`deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu`,
-				`requests 6 cpu; largest node allocatable is 4`,
+				`requests 6 cpu; largest node allocatable is 4 cpu`,
 			},
 		},
 		{
@@ -95,13 +95,13 @@ func TestMessages(t *testing.T) {
 			name:    "field findings follow the summary, most severe first",
 			msg:     Message{Report: cpuReport()},
 			reasons: []feasibility.Reason{pullSecret, quota, cpuReport().Reasons[0], secret},
-			denial: `deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu (requests 6 cpu; largest node allocatable is 4); ` +
+			denial: `deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu (requests 6 cpu; largest node allocatable is 4 cpu); ` +
 				`spec.template.spec.volumes[0].secret.secretName: secret "db" not found; ` +
 				`exceeded quota: compute, requested: cpu=1, used: cpu=10, limited: cpu=10; the quota has room for 0 of 3 replicas; ` +
 				`spec.template.spec.imagePullSecrets[0].name: secret "regcred" not found`,
 			warnings: []string{
 				`deployment "api" cannot run: 0/12 nodes are available: 12 Insufficient cpu`,
-				`requests 6 cpu; largest node allocatable is 4`,
+				`requests 6 cpu; largest node allocatable is 4 cpu`,
 				`spec.template.spec.volumes[0].secret.secretName: secret "db" not found`,
 			},
 		},
@@ -147,7 +147,7 @@ func TestMessages(t *testing.T) {
 func TestWarningsLimits(t *testing.T) {
 	long := cpuReport()
 	long.Name = strings.Repeat("a", 30)
-	long.Hint = "requests 6 cpu; largest free node has 3 (node \"worker-pool-a-1\"); largest node allocatable is 4"
+	long.Hint = "requests 6 cpu; largest free node has 3 cpu (node \"worker-pool-a-1\"); largest node allocatable is 4 cpu"
 	var reasons []feasibility.Reason
 	reasons = append(reasons, long.Reasons...)
 	for i := range 6 {
@@ -187,7 +187,7 @@ func TestTruncate(t *testing.T) {
 	}{
 		{"short", 10, "short"},
 		{"exactly10!", 10, "exactly10!"},
-		{"this is too long", 10, "this is t…"},
+		{"this is too long", 10, "this is…"},
 		{"cut at; separator", 8, "cut at…"},
 		{"ünïcödé characters", 6, "ünïcö…"},
 	} {
@@ -204,5 +204,20 @@ func TestSummaryWithShortHintIsOneWarning(t *testing.T) {
 	want := []string{`deployment "a" cannot run: 0/12 nodes are available: 12 Insufficient cpu (requests 6 cpu)`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestSplitLine(t *testing.T) {
+	long := `deployment "api": only 2 of 6 replicas fit now: 0/4 nodes are available: 1 node(s) had untolerated taint(s), 3 Insufficient cpu.`
+	got := splitLine(long, maxWarningLen)
+	want := []string{
+		`deployment "api": only 2 of 6 replicas fit now`,
+		`0/4 nodes are available: 1 node(s) had untolerated taint(s), 3 Insufficient cpu.`,
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("splitLine =\n%q\nwant\n%q", got, want)
+	}
+	if got := splitLine("short: enough", maxWarningLen); len(got) != 1 || got[0] != "short: enough" {
+		t.Errorf("short line split: %q", got)
 	}
 }

@@ -134,62 +134,77 @@ func (c *candidate) matchesAllAffinity(ns string, podLabels map[string]string, n
 func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 	st := &affinityState{}
 	needIncoming := len(c.affinity) > 0 || len(c.antiAffinity) > 0
-	if !needIncoming && len(s.antiAffinityPods) == 0 {
+	if !needIncoming && len(s.antiIndex.groups) == 0 {
 		return st
 	}
 	st.affinityCounts = map[topologyPair]int{}
 	st.antiCounts = map[topologyPair]int{}
 	st.existingAnti = map[topologyPair]int{}
-	if needIncoming {
-		for _, ni := range s.sortedNodes() {
-			for _, p := range ni.pods {
-				st.countIncoming(s, c, p, ni.node.Labels)
+	if len(c.affinity) > 0 {
+		// A pod counts for affinity only if it matches every term, so the
+		// pods the first term selects are the only candidates.
+		s.forEachTermPod(&c.affinity[0], func(p *podInfo, nodeLabels map[string]string) {
+			if c.matchesAllAffinity(p.namespace, p.labels, s.namespaceLabels(p.namespace)) {
+				for i := range c.affinity {
+					if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
+						st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
+					}
+				}
 			}
-		}
+		})
 	}
-	candNsLabels := s.namespaceLabels(c.ns)
-	for p := range s.antiAffinityPods {
-		ni, ok := s.nodes[p.nodeName]
-		if !ok || ni.node == nil {
-			continue
-		}
-		for i := range p.antiAffinity {
-			t := &p.antiAffinity[i]
-			if !t.matches(c.ns, c.labels, candNsLabels) {
-				continue
-			}
-			if v, ok := ni.node.Labels[t.topologyKey]; ok {
-				st.existingAnti[topologyPair{t.topologyKey, v}]++
+	for i := range c.antiAffinity {
+		t := &c.antiAffinity[i]
+		s.forEachTermPod(t, func(p *podInfo, nodeLabels map[string]string) {
+			if v, ok := nodeLabels[t.topologyKey]; ok {
+				st.antiCounts[topologyPair{t.topologyKey, v}]++
 				if p.namespace != c.ns {
 					st.foreignAnti = true
 				}
 			}
-		}
+		})
 	}
+	candNsLabels := s.namespaceLabels(c.ns)
+	s.antiIndex.forEachFor(c.ns, func(g *antiTermGroup) {
+		if !g.term.matches(c.ns, c.labels, candNsLabels) {
+			return
+		}
+		for nodeName, n := range g.onNode {
+			ni, ok := s.nodes[nodeName]
+			if !ok || ni.node == nil {
+				continue
+			}
+			if v, ok := ni.node.Labels[g.term.topologyKey]; ok {
+				st.existingAnti[topologyPair{g.term.topologyKey, v}] += n
+				if g.ownerNS != c.ns {
+					st.foreignAnti = true
+				}
+			}
+		}
+	})
 	return st
 }
 
-// countIncoming adds an existing pod p on a node with nodeLabels to the
-// counts the candidate's own affinity and anti-affinity terms look at.
-func (st *affinityState) countIncoming(s *Snapshot, c *candidate, p *podInfo, nodeLabels map[string]string) {
-	pl := s.namespaceLabels(p.namespace)
-	if c.matchesAllAffinity(p.namespace, p.labels, pl) {
-		for i := range c.affinity {
-			if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
-				st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
-			}
+// forEachTermPod calls fn for every pod bound to a known node that term t
+// selects, with that node's labels.
+func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabels map[string]string)) {
+	visit := func(p *podInfo) {
+		if ni, ok := s.nodes[p.nodeName]; ok && ni.node != nil {
+			fn(p, ni.node.Labels)
 		}
 	}
-	for i := range c.antiAffinity {
-		t := &c.antiAffinity[i]
-		if !t.matches(p.namespace, p.labels, pl) {
+	for ns := range t.namespaces {
+		s.podIndex.forEachMatching(ns, t.selector, visit)
+	}
+	if t.nsSelector == nil {
+		return
+	}
+	for _, ns := range s.podIndex.namespaces() {
+		if _, listed := t.namespaces[ns]; listed {
 			continue
 		}
-		if v, ok := nodeLabels[t.topologyKey]; ok {
-			st.antiCounts[topologyPair{t.topologyKey, v}]++
-			if p.namespace != c.ns {
-				st.foreignAnti = true
-			}
+		if t.nsSelector.Matches(s.namespaceLabels(ns)) {
+			s.podIndex.forEachMatching(ns, t.selector, visit)
 		}
 	}
 }

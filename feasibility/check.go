@@ -101,8 +101,15 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 		return res
 	}
 	nodes := s.sortedNodes()
+	if c.independentReplicas() {
+		res.fit = cs.placeIndependent(nodes, replicas)
+		if res.fit < replicas {
+			res.diag = cs.diagnose(nodes)
+		}
+		return res
+	}
 	for res.fit < replicas {
-		best := cs.pickNode(nodes)
+		best := cs.pickNode(nodes, replicas-res.fit == 1)
 		if best == nil {
 			res.diag = cs.diagnose(nodes)
 			return res
@@ -113,11 +120,73 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 	return res
 }
 
+// independentReplicas reports whether one replica's placement can only
+// change what its own node has left: no host ports, spread, pod
+// (anti-)affinity or ReadWriteOncePod claims tie replicas together.
+func (c *candidate) independentReplicas() bool {
+	return len(c.ports) == 0 && len(c.spread) == 0 && len(c.affinity) == 0 && len(c.antiAffinity) == 0 &&
+		(c.volumes == nil || len(c.volumes.rwop) == 0)
+}
+
+// placeIndependent places up to replicas independent replicas in one pass:
+// each node that passes the filters takes as many as its free resources
+// and pod slots allow, whatever order the scheduler would pick.
+func (cs *checkState) placeIndependent(nodes []*nodeInfo, replicas int32) int32 {
+	var fit int32
+	for _, ni := range nodes {
+		if f, _ := cs.filterNode(ni, false); f != nil {
+			continue
+		}
+		k := cs.capacity(ni)
+		if rest := int64(replicas - fit); k > rest {
+			k = rest
+		}
+		for i := int64(0); i < k; i++ {
+			cs.place(ni)
+		}
+		fit += int32(k)
+		if fit >= replicas {
+			break
+		}
+	}
+	return fit
+}
+
+// capacity is how many more copies of the candidate fit on ni's free
+// resources and pod slots. Called only when one copy fits.
+func (cs *checkState) capacity(ni *nodeInfo) int64 {
+	used := ni.requested
+	pods := int64(len(ni.pods))
+	if pl := cs.placed[ni]; pl != nil {
+		used = addResources(used, pl.requests)
+		pods += pl.pods
+	}
+	k := ni.allowedPods - pods
+	limit := func(want, free int64) {
+		if want > 0 {
+			if n := free / want; n < k {
+				k = n
+			}
+		}
+	}
+	req := &cs.c.requests
+	limit(req.MilliCPU, ni.allocatable.MilliCPU-used.MilliCPU)
+	limit(req.Memory, ni.allocatable.Memory-used.Memory)
+	limit(req.Ephemeral, ni.allocatable.Ephemeral-used.Ephemeral)
+	for name, want := range req.Scalar {
+		limit(want, ni.allocatable.Scalar[name]-used.Scalar[name])
+	}
+	if k < 1 {
+		k = 1 // the filters just passed, so at least one fits
+	}
+	return k
+}
+
 // pickNode returns the node the next replica would go to, or nil. Among
 // feasible nodes it prefers, like the scheduler's default scoring, the
 // emptiest topology domain for hard spread constraints, then the least
 // allocated node.
-func (cs *checkState) pickNode(nodes []*nodeInfo) *nodeInfo {
+func (cs *checkState) pickNode(nodes []*nodeInfo, last bool) *nodeInfo {
 	var best *nodeInfo
 	var bestSpread int
 	var bestFree float64
@@ -130,7 +199,7 @@ func (cs *checkState) pickNode(nodes []*nodeInfo) *nodeInfo {
 		if best == nil || sp < bestSpread || (sp == bestSpread && free > bestFree) {
 			best, bestSpread, bestFree = ni, sp, free
 		}
-		if len(cs.c.spread) == 0 && cs.c.requests.isZero() {
+		if last || len(cs.c.spread) == 0 && cs.c.requests.isZero() {
 			break // nothing to prefer: any feasible node will do
 		}
 	}

@@ -47,11 +47,31 @@ func (s *Snapshot) upsertNode(n *v1.Node) {
 		copy(s.nodeOrder[i+1:], s.nodeOrder[i:])
 		s.nodeOrder[i] = ni
 	}
+	if ni.node != nil {
+		s.countNodeLabels(ni.node.Labels, -1)
+	}
+	s.countNodeLabels(n.Labels, 1)
 	ni.node = n
 	ni.allocatable = resourcesFromList(n.Status.Allocatable)
 	ni.allowedPods = 0
 	if q, ok := n.Status.Allocatable[v1.ResourcePods]; ok {
 		ni.allowedPods = q.Value()
+	}
+}
+
+func (s *Snapshot) countNodeLabels(l map[string]string, delta int) {
+	for k, v := range l {
+		vals := s.nodeLabelValues[k]
+		if vals == nil {
+			vals = map[string]int{}
+			s.nodeLabelValues[k] = vals
+		}
+		if vals[v] += delta; vals[v] <= 0 {
+			delete(vals, v)
+			if len(vals) == 0 {
+				delete(s.nodeLabelValues, k)
+			}
+		}
 	}
 }
 
@@ -74,6 +94,7 @@ func (s *Snapshot) DeleteNode(name string) {
 	if !ok || ni.node == nil {
 		return
 	}
+	s.countNodeLabels(ni.node.Labels, -1)
 	ni.node = nil
 	if len(ni.pods) == 0 {
 		delete(s.nodes, name)
@@ -94,8 +115,9 @@ func (s *Snapshot) upsertPod(p *v1.Pod) {
 	}
 	pi := newPodInfo(p)
 	s.pods[k] = pi
+	s.podIndex.add(pi)
 	if len(pi.antiAffinity) > 0 {
-		s.antiAffinityPods[pi] = struct{}{}
+		s.antiIndex.add(pi)
 	}
 	for _, c := range pi.claims {
 		s.claimUsers[key(pi.namespace, c)]++
@@ -111,7 +133,10 @@ func (s *Snapshot) DeletePod(namespace, name string) {
 		return
 	}
 	delete(s.pods, k)
-	delete(s.antiAffinityPods, pi)
+	s.podIndex.remove(pi)
+	if len(pi.antiAffinity) > 0 {
+		s.antiIndex.remove(pi)
+	}
 	for _, c := range pi.claims {
 		ck := key(pi.namespace, c)
 		if s.claimUsers[ck]--; s.claimUsers[ck] <= 0 {

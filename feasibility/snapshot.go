@@ -62,9 +62,13 @@ type Snapshot struct {
 	secrets         map[string]struct{} // namespace/name
 	configMaps      map[string]struct{} // namespace/name
 
-	// antiAffinityPods are the bound pods with required anti-affinity, the
-	// only ones whose terms every candidate must respect.
-	antiAffinityPods map[*podInfo]struct{}
+	// podIndex finds bound pods by namespace and label; antiIndex holds
+	// the existing pods' anti-affinity terms every candidate must respect.
+	podIndex  podIndex
+	antiIndex antiIndex
+	// nodeLabelValues counts nodes per label value: key -> value -> nodes.
+	// Topology spread reads its domains from it.
+	nodeLabelValues map[string]map[string]int
 
 	// rwopClaims counts running pods per ReadWriteOncePod-relevant claim
 	// (namespace/claim), for VolumeRestrictions.
@@ -94,7 +98,9 @@ func NewSnapshot() *Snapshot {
 		secrets:          map[string]struct{}{},
 		configMaps:       map[string]struct{}{},
 		claimUsers:       map[string]int{},
-		antiAffinityPods: map[*podInfo]struct{}{},
+		podIndex:        newPodIndex(),
+		antiIndex:       newAntiIndex(),
+		nodeLabelValues: map[string]map[string]int{},
 		known:            map[Kind]bool{},
 	}
 }

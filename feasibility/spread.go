@@ -70,28 +70,59 @@ func (c *candidate) newSpreadState(s *Snapshot) *spreadState {
 	for i := range st.counts {
 		st.counts[i] = map[string]int{}
 	}
-	for _, ni := range s.sortedNodes() {
-		n := ni.node
-		if !hasAllSpreadKeys(n.Labels, c.spread) {
-			continue
+	// Domains: every topology value among eligible nodes, even with no
+	// matching pod (they set the global minimum). With one constraint and
+	// no inclusion policy narrowing the nodes, the node label index has
+	// them; otherwise scan the nodes.
+	if len(c.spread) == 1 && !c.spreadNarrowsNodes(&c.spread[0]) {
+		for v := range s.nodeLabelValues[c.spread[0].topologyKey] {
+			st.counts[0][v] = 0
 		}
-		for i := range c.spread {
-			sc := &c.spread[i]
-			if !c.spreadIncludes(sc, n) {
-				continue
-			}
-			cnt := 0
-			if !sc.selector.Empty() {
-				for _, p := range ni.pods {
-					if p.namespace == c.ns && !p.terminating && sc.selector.Matches(labels.Set(p.labels)) {
-						cnt++
+	} else {
+		for _, ni := range s.sortedNodes() {
+			if c.spreadEligible(ni.node) {
+				for i := range c.spread {
+					if c.spreadIncludes(&c.spread[i], ni.node) {
+						st.counts[i][ni.node.Labels[c.spread[i].topologyKey]] += 0
 					}
 				}
 			}
-			st.counts[i][n.Labels[sc.topologyKey]] += cnt
 		}
 	}
+	for i := range c.spread {
+		sc := &c.spread[i]
+		if sc.selector.Empty() {
+			continue // the scheduler counts no pods for an empty selector
+		}
+		s.podIndex.forEachMatching(c.ns, sc.selector, func(p *podInfo) {
+			if p.terminating {
+				return
+			}
+			ni, ok := s.nodes[p.nodeName]
+			if !ok || ni.node == nil || !c.spreadEligible(ni.node) || !c.spreadIncludes(sc, ni.node) {
+				return
+			}
+			st.counts[i][ni.node.Labels[sc.topologyKey]]++
+		})
+	}
 	return st
+}
+
+// spreadEligible reports whether n carries every constraint's topology key.
+func (c *candidate) spreadEligible(n *v1.Node) bool { return hasAllSpreadKeys(n.Labels, c.spread) }
+
+// spreadNarrowsNodes reports whether sc's inclusion policies can leave out
+// a node that has the topology key.
+func (c *candidate) spreadNarrowsNodes(sc *spreadConstraint) bool {
+	if sc.honorTaints {
+		return true
+	}
+	if !sc.honorAffinity {
+		return false
+	}
+	a := c.pod.Spec.Affinity
+	return len(c.pod.Spec.NodeSelector) > 0 ||
+		a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil
 }
 
 func hasAllSpreadKeys(nodeLabels map[string]string, cs []spreadConstraint) bool {

@@ -34,6 +34,7 @@ func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 	reasons = append(reasons, quotaReasons...)
 
 	r.ReplicasFit = res.fit
+	r.Placed = res.fit
 	if admitted < r.ReplicasFit {
 		r.ReplicasFit = admitted
 	}

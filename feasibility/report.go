@@ -49,6 +49,9 @@ type Report struct {
 	// ReplicasFit is how many of them can be placed now, simulated one after
 	// another so that each placement consumes capacity.
 	ReplicasFit int32 `json:"replicasFit"`
+	// Placed is how many replicas the scheduler's filters alone could place,
+	// before quotas and admission rejections (which ReplicasFit includes).
+	Placed int32 `json:"placed"`
 	// Gated is true when the pod has scheduling gates: the scheduler will not
 	// consider it until they are removed. The verdict judges the pod as it
 	// will be once ungated.

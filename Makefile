@@ -29,11 +29,14 @@ help:
 	@echo "make run        start a local control plane with fitgate registered (Ctrl-C stops it)"
 	@echo "make test       build the tools, then vet, unit, end-to-end and chart tests"
 	@echo "make test-unit  vet and the fast unit tests only (no control plane)"
-	@echo "make tools      build kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, etcd, helm into bin/"
+	@echo "make tools      build kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, etcd, helm into bin/,"
+	@echo "                and copy cert-manager's CRDs there for the chart tests"
 	@echo "make build      build bin/fitgate"
+	@echo "make fuzz       run every fuzz target for FUZZTIME (default 1m) each"
+	@echo "make soak       SOAK_DURATION (default 10m) of admission traffic at SOAK_RATE/s against fitgate; fails on leaks or errors"
 
 # Packages that need no control plane. Everything else under test/ starts one.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e -e /test/parity -e /test/localrun)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e -e /test/parity -e /test/localrun -e /test/chart -e /test/reliability)
 E2E_PKGS  = ./test/...
 
 ## fitgate itself: a static binary built the way the Dockerfile builds it.
@@ -71,7 +74,7 @@ test: tools build vet
 ## Control-plane tools. Each target depends on the pins, so a second
 ## `make tools` with nothing changed does no work.
 .PHONY: tools
-tools: $(K8S_BINS) $(BIN)/etcd $(BIN)/helm
+tools: $(K8S_BINS) $(BIN)/etcd $(BIN)/helm $(BIN)/cert-manager-crds.yaml
 
 # One go build for the four Kubernetes commands shares the compile work.
 $(K8S_BINS) &: $(TOOLS_DEPS)
@@ -85,7 +88,58 @@ $(BIN)/etcd: $(TOOLS_DEPS) $(TOOLS_DIR)/etcd/main.go
 	@mkdir -p $(BIN)
 	cd $(TOOLS_DIR) && $(GO) build -trimpath -ldflags '-s -w' -o $@ ./etcd
 
-$(BIN)/helm: Makefile
+# The stamp names the version, so helm is rebuilt when HELM_VERSION changes
+# and not on every edit of this Makefile.
+HELM_STAMP := $(BIN)/.helm-$(HELM_VERSION)
+$(HELM_STAMP):
+	@mkdir -p $(BIN)
+	@rm -f $(BIN)/.helm-*
+	@touch $@
+
+$(BIN)/helm: $(HELM_STAMP)
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install -trimpath -ldflags '-s -w' helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	@touch $@
+
+# cert-manager's published CRD manifests (deploy/crds of the module pinned in
+# hack/cert-manager, a module of its own so it never affects the Kubernetes
+# build), concatenated for the chart tests, which install them into the test
+# apiserver before dry-running the chart's cert-manager variant.
+CERT_MANAGER_MOD := github.com/cert-manager/cert-manager
+$(BIN)/cert-manager-crds.yaml: hack/cert-manager/go.mod hack/cert-manager/go.sum
+	@mkdir -p $(BIN)
+	cd hack/cert-manager && $(GO) mod download $(CERT_MANAGER_MOD) && \
+		dir=$$($(GO) list -m -f '{{.Dir}}' $(CERT_MANAGER_MOD)) && \
+		{ echo "# $(CERT_MANAGER_MOD)@$$($(GO) list -m -f '{{.Version}}' $(CERT_MANAGER_MOD)) deploy/crds"; \
+		  cat "$$dir"/deploy/crds/*.yaml; } > $@.tmp
+	mv $@.tmp $@
+
+## Bounded reliability runs (issue #8; docs/reliability.md). Neither is part
+## of `make test`, which runs test/reliability's fault tests.
+
+# make fuzz: each fuzz target for FUZZTIME, one after another. A failing
+# input is written to the package's testdata/fuzz/<target>/; keep the ones
+# that found bugs. FUZZ_TIMEOUT bounds each run even if an input hangs.
+FUZZTIME     ?= 1m
+FUZZ_TIMEOUT ?= 1h
+FUZZ_TARGETS := webhook:FuzzHandlerBody webhook:FuzzHandlerObject \
+	feasibility:FuzzDecodeDocuments feasibility:FuzzCheck
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz: $$name (./$$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -timeout $(FUZZ_TIMEOUT) ./$$pkg/ || exit 1; \
+	done
+
+# make soak: fitgate serve (bin/fitgate) against a local control plane,
+# SOAK_DURATION of AdmissionReview POSTs at SOAK_RATE per second on
+# loopback; fails on any error response, or if heap, goroutines or open fds
+# grew more than 10% from the end of the one-minute warm-up.
+SOAK_DURATION ?= 10m
+SOAK_RATE     ?= 200
+SOAK_FLAGS    ?=
+.PHONY: soak
+soak: $(K8S_BINS) $(BIN)/etcd build
+	FITGATE_BIN_DIR=$(BIN) $(GO) run ./test/soak -duration $(SOAK_DURATION) -rate $(SOAK_RATE) \
+		-fitgate $(BIN)/fitgate $(SOAK_FLAGS)

@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 
@@ -43,11 +44,30 @@ type APILiveChecker struct {
 	Client metadata.Interface
 }
 
-// Exists implements LiveChecker with one metadata GET.
+// listOnly are the kinds fitgate may list and watch but not get: RBAC
+// cannot grant metadata-only access, and leaving out get keeps a plain
+// `kubectl get secret x -o yaml` with fitgate's credentials forbidden.
+var listOnly = map[feasibility.Kind]bool{feasibility.KindSecret: true, feasibility.KindConfigMap: true}
+
+// Exists implements LiveChecker with one metadata GET, or for Secrets and
+// ConfigMaps one metadata LIST filtered to the name.
 func (l *APILiveChecker) Exists(ctx context.Context, kind feasibility.Kind, namespace, name string) (bool, error) {
 	gvr, ok := liveResources[kind]
 	if !ok {
 		return false, fmt.Errorf("live lookups of %s are not supported", kind)
+	}
+	if listOnly[kind] {
+		list, err := l.Client.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+		if err != nil {
+			return false, err
+		}
+		for _, item := range list.Items {
+			if item.Name == name {
+				return item.DeletionTimestamp == nil, nil
+			}
+		}
+		return false, nil
 	}
 	var obj *metav1.PartialObjectMetadata
 	var err error

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/fitgate/fitgate/feasibility"
@@ -38,7 +39,10 @@ type Config struct {
 	// and process collectors. /metrics serves it together with
 	// controller-runtime's registry.
 	Registry *prometheus.Registry
-	Logger   logr.Logger
+	// ReadyChecks are added to /readyz next to the cache and TLS checks,
+	// e.g. the certificate rotator's (certs.Rotator.ReadyCheck).
+	ReadyChecks map[string]healthz.Checker
+	Logger      logr.Logger
 }
 
 // RegisterConfig is a URL-mode self-registration, for local runs.
@@ -102,17 +106,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	engine := cfg.Engine
 	handler := &Handler{
-		Source:  cache,
-		Live:    &APILiveChecker{Client: meta},
-		Policy:  cfg.Policy,
-		Options: &engine,
-		Budget:  BudgetFor(cfg.TimeoutSeconds),
-		Metrics: metrics,
+		Source:    cache,
+		Live:      &APILiveChecker{Client: meta},
+		Policy:    cfg.Policy,
+		Options:   &engine,
+		Budget:    BudgetFor(cfg.TimeoutSeconds),
+		Freshness: cache,
+		Metrics:   metrics,
 	}
 	sopts := cfg.Server
 	sopts.Logger = log.WithName("server")
 	srv := NewServer(sopts, handler, prometheus.Gatherers{reg, crmetrics.Registry})
 	srv.AddReadyCheck("cache", cache.ReadyCheck)
+	for name, check := range cfg.ReadyChecks {
+		srv.AddReadyCheck(name, check)
+	}
 
 	regErr := make(chan error, 1)
 	if r := cfg.Register; r != nil {
@@ -130,6 +138,9 @@ func Run(ctx context.Context, cfg Config) error {
 				return
 			}
 			if err := ApplyWebhookConfiguration(ctx, client, whc); err != nil {
+				if ctx.Err() != nil {
+					return // shut down while registering: a graceful exit, not a failure
+				}
 				log.Error(err, "registering the webhook configuration", "name", whc.Name)
 				regErr <- err
 				cancel()

@@ -26,6 +26,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fitgate/fitgate/certs"
 	"github.com/fitgate/fitgate/feasibility"
 	"github.com/fitgate/fitgate/webhook"
 )
@@ -67,6 +68,13 @@ type serveConfig struct {
 	ShutdownDelay     string   `json:"shutdownDelay,omitempty"`
 	LogLevel          string   `json:"logLevel,omitempty"`
 	LogFormat         string   `json:"logFormat,omitempty"`
+	// Self-managed serving certificates (servecerts.go).
+	CertSecret       string   `json:"certSecret,omitempty"`
+	ServiceName      string   `json:"serviceName,omitempty"`
+	CertExtraSANs    []string `json:"certExtraSANs,omitempty"`
+	CertValidity     string   `json:"certValidity,omitempty"`
+	CAValidity       string   `json:"caValidity,omitempty"`
+	CertRotateBefore string   `json:"certRotateBefore,omitempty"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -93,6 +101,10 @@ func defaultServeConfig() serveConfig {
 		ShutdownDelay:     "0s",
 		LogLevel:          "info",
 		LogFormat:         "json",
+		ServiceName:       "fitgate",
+		CertValidity:      certs.DefaultValidity.String(),
+		CAValidity:        certs.DefaultCAValidity.String(),
+		CertRotateBefore:  "0s",
 	}
 }
 
@@ -146,6 +158,13 @@ func (c *serveConfig) bind(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.ShutdownDelay, "shutdown-delay", c.ShutdownDelay, "how long /readyz fails before the listener closes on shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn, error, or a verbosity number")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
+	fs.StringVar(&c.CertSecret, "cert-secret", c.CertSecret, "manage the serving certificate in this Secret of --namespace: issue a CA and a certificate for --service-name, "+
+		"rotate them before expiry, write them to --cert-dir and inject the CA into --webhook-config-name (empty: read --cert-dir as given)")
+	fs.StringVar(&c.ServiceName, "service-name", c.ServiceName, "the webhook's Service; with --cert-secret the certificate covers <service>.<namespace>.svc")
+	fs.Var(commaList{&c.CertExtraSANs}, "cert-extra-sans", "comma-separated extra DNS names and IPs for the --cert-secret certificate")
+	fs.StringVar(&c.CertValidity, "cert-validity", c.CertValidity, "lifetime of certificates issued with --cert-secret")
+	fs.StringVar(&c.CAValidity, "ca-validity", c.CAValidity, "lifetime of CAs issued with --cert-secret")
+	fs.StringVar(&c.CertRotateBefore, "cert-rotate-before", c.CertRotateBefore, "renew --cert-secret certificates this long before expiry (0: in the last third of their lifetime)")
 	return configPath
 }
 
@@ -249,6 +268,12 @@ func (c serveConfig) webhookConfig(log logr.Logger) (webhook.Config, error) {
 		return out, fmt.Errorf("--failure-policy %q: want Ignore or Fail", c.FailurePolicy)
 	}
 	if c.RegisterURL != "" {
+		if c.CertSecret != "" {
+			// The rotator injects its CA into a configuration that must
+			// already exist, and registration waits for readiness, which
+			// waits for the injection.
+			return out, errors.New("--register-url and --cert-secret are exclusive: with --cert-secret, create the configuration first (the chart does) and fitgate injects its CA")
+		}
 		u, err := url.Parse(c.RegisterURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return out, fmt.Errorf("--register-url %q: want an https URL", c.RegisterURL)
@@ -351,11 +376,16 @@ func runServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	wcfg.Logger = log
+	rot, err := cfg.rotator(wcfg.RESTConfig, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "fitgate serve: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting fitgate", "defaultMode", wcfg.Policy.DefaultMode, "defaultPodMode", wcfg.Policy.DefaultPodMode,
-		"exemptNamespaces", wcfg.Policy.ExemptNamespaces, "port", cfg.Port)
-	if err := webhook.Run(ctx, wcfg); err != nil {
+		"exemptNamespaces", wcfg.Policy.ExemptNamespaces, "port", cfg.Port, "certSecret", cfg.CertSecret)
+	if err := runWithRotator(ctx, wcfg, rot); err != nil {
 		log.Error(err, "fitgate serve failed")
 		return 1
 	}

@@ -72,6 +72,11 @@ type CacheOptions struct {
 	ResyncPeriod time.Duration
 	Metrics      *Metrics
 	Logger       logr.Logger
+	// Observe, if set, is called under the snapshot's write lock after
+	// each change applied to it, with the object as the snapshot got it
+	// (deleted: it was removed). With View, it lets a test keep an
+	// independent copy of exactly what each check saw.
+	Observe func(kind feasibility.Kind, obj runtime.Object, deleted bool)
 }
 
 // Cache is the cluster state fitgate judges against: one informer per kind
@@ -88,10 +93,15 @@ type Cache struct {
 	sources    []*cacheSource
 	metrics    *Metrics
 	log        logr.Logger
+	observe    func(kind feasibility.Kind, obj runtime.Object, deleted bool)
 
 	started atomic.Bool
 	synced  atomic.Bool
 	done    chan struct{} // closed when every informer has synced
+
+	// nodes are the resource versions of the nodes the snapshot holds, for
+	// WaitForNodes (freshness.go).
+	nodes nodeVersions
 }
 
 type cacheSource struct {
@@ -113,6 +123,7 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, opts CacheOp
 		resync:     opts.ResyncPeriod,
 		metrics:    opts.Metrics,
 		log:        opts.Logger,
+		observe:    opts.Observe,
 		done:       make(chan struct{}),
 	}
 	if c.log.GetSink() == nil {
@@ -256,6 +267,15 @@ func (c *Cache) NamespaceLabels(name string) (map[string]string, bool) {
 // Counts reports how many objects of each kind the cache holds.
 func (c *Cache) Counts() map[feasibility.Kind]int { return c.snap.Counts() }
 
+// View runs fn with the snapshot under its read lock: no change is applied
+// while fn runs, so fn sees one consistent state (checks may run too).
+// fn must not keep s or modify it.
+func (c *Cache) View(fn func(s *feasibility.Snapshot)) {
+	c.snap.mu.RLock()
+	defer c.snap.mu.RUnlock()
+	fn(c.snap.s)
+}
+
 func (c *Cache) handlerFor(kind feasibility.Kind) toolscache.ResourceEventHandler {
 	upsert := func(obj any) {
 		o, ok := asObject(kind, obj)
@@ -263,9 +283,17 @@ func (c *Cache) handlerFor(kind feasibility.Kind) toolscache.ResourceEventHandle
 			return
 		}
 		var err error
-		c.snap.Update(func(s *feasibility.Snapshot) { err = s.Upsert(o) })
+		c.snap.Update(func(s *feasibility.Snapshot) {
+			if err = s.Upsert(o); err == nil && c.observe != nil {
+				c.observe(kind, o, false)
+			}
+		})
 		if err != nil {
 			c.log.Error(err, "cannot cache object", "kind", kind)
+			return
+		}
+		if kind == feasibility.KindNode {
+			c.nodes.set(o, false) // after the snapshot has it
 		}
 	}
 	return toolscache.ResourceEventHandlerFuncs{
@@ -280,9 +308,16 @@ func (c *Cache) handlerFor(kind feasibility.Kind) toolscache.ResourceEventHandle
 				return
 			}
 			var err error
-			c.snap.Update(func(s *feasibility.Snapshot) { err = s.Delete(o) })
+			c.snap.Update(func(s *feasibility.Snapshot) {
+				if err = s.Delete(o); err == nil && c.observe != nil {
+					c.observe(kind, o, true)
+				}
+			})
 			if err != nil {
 				c.log.Error(err, "cannot uncache object", "kind", kind)
+			}
+			if kind == feasibility.KindNode {
+				c.nodes.set(o, true)
 			}
 		},
 	}

@@ -37,6 +37,11 @@ const (
 	DefaultBudget         = 4 * time.Second
 	DefaultMaxObjectBytes = 2 << 20
 	DefaultMaxLiveLookups = 4
+	// MaxFreshnessWait bounds how long a denial waits for the cache to
+	// catch up with the API server (see Freshness). Informers trail by
+	// milliseconds; a cache further behind (a watch still reconnecting)
+	// will not catch up in time anyway.
+	MaxFreshnessWait = time.Second
 )
 
 // Audit annotation keys. The API server prefixes them with the webhook's
@@ -70,7 +75,11 @@ type Handler struct {
 	MaxWarnings int
 	// MaxLiveLookups caps the live GETs per request.
 	MaxLiveLookups int
-	Metrics        *Metrics
+	// Freshness, when set, is asked before every denial whether the cache
+	// has caught up with the API server's nodes; a denial the cache cannot
+	// back up in time becomes an allow with a warning. Nil: no such check.
+	Freshness Freshness
+	Metrics   *Metrics
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -135,7 +144,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	log := logf.FromContext(ctx)
 	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
 	if !judgedKinds[gvk] || req.SubResource != "" {
-		return admission.Allowed("fitgate does not judge " + gvk.String()), "", "", ""
+		return admission.Allowed("fitgate does not judge " + kindString(gvk)), "", "", ""
 	}
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed(""), "", "", ""
@@ -228,6 +237,12 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	r.report = rep
 	h.confirmReferences(budgetCtx, r)
 	resp, result := h.decide(r, notes)
+	if result == "denied" && h.Freshness != nil {
+		var note string
+		if resp, result, note = h.rejudge(budgetCtx, r, notes); note != "" {
+			return unchecked(note)
+		}
+	}
 	verdict := string(r.report.Verdict)
 	resp.AuditAnnotations = auditAnnotations(r)
 	if result == "denied" {
@@ -236,6 +251,50 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		log.V(1).Info("allowed", "verdict", verdict, "mode", r.decision.Mode, "reasons", resp.AuditAnnotations[AuditReasons])
 	}
 	return resp, modeLabel, verdict, result
+}
+
+// rejudge runs before a denial when h.Freshness is set. It waits for the
+// cache to hold every node at least as new as the API server has it now,
+// i.e. after this request arrived, then judges again: the first check may
+// have missed a node added just before, whether or not the wait was
+// needed (an event can land between the check and the LIST). note, when
+// set, says why the request is allowed unchecked instead.
+//
+// fitgate_live_lookups_total{kind="Node"} counts the outcomes: confirmed
+// (still denied), averted (the denial was stale), behind, error.
+func (h *Handler) rejudge(ctx context.Context, r *request, notes []string) (resp admission.Response, result, note string) {
+	log := logf.FromContext(ctx)
+	ref := objectRef(r.workload.Kind, r.workload.Name)
+	fctx, cancel := context.WithTimeout(ctx, MaxFreshnessWait)
+	current, waited, err := h.Freshness.WaitForNodes(fctx)
+	cancel()
+	switch {
+	case err != nil:
+		h.Metrics.observeLookup(feasibility.KindNode, "error")
+		log.Error(err, "cannot confirm the cache is current; allowing")
+		return resp, "", fmt.Sprintf("fitgate: %s was not checked: could not confirm the cluster cache is current", ref)
+	case !current:
+		h.Metrics.observeLookup(feasibility.KindNode, "behind")
+		log.Info("the cluster cache is behind the API server; allowing")
+		return resp, "", fmt.Sprintf("fitgate: the cluster cache is behind the API server; %s was not checked", ref)
+	}
+	rep, synced, err := h.check(ctx, r.workload)
+	switch {
+	case err != nil:
+		return resp, "", fmt.Sprintf("fitgate: %s was not checked: %v", ref, err)
+	case !synced:
+		return resp, "", fmt.Sprintf("fitgate: the cluster cache is still syncing; %s was not checked", ref)
+	}
+	r.report, r.unverified, r.staleVolumes = rep, nil, false
+	h.confirmReferences(ctx, r)
+	resp, result = h.decide(r, notes)
+	outcome := "confirmed"
+	if result != "denied" {
+		outcome = "averted"
+		log.Info("a denial on a stale cache was averted", "waitedForCache", waited)
+	}
+	h.Metrics.observeLookup(feasibility.KindNode, outcome)
+	return resp, result, ""
 }
 
 // resolveMode reads the namespace's labels from the cache, or with one live
@@ -416,7 +475,7 @@ func (h *Handler) confirmReferences(ctx context.Context, r *request) {
 		}
 		r.unverified = unverified
 		if !covered {
-			fixed.Summary, fixed.Hint, fixed.ReplicasFit = "", "", fixed.Replicas
+			fixed.Summary, fixed.Hint, fixed.ReplicasFit, fixed.Placed = "", "", fixed.Replicas, fixed.Replicas
 		}
 	}
 	restoreFit(&fixed)
@@ -433,8 +492,7 @@ var blockingReferences = map[feasibility.Code]bool{
 
 // restoreFit recomputes how many replicas fit once stale findings that
 // blocked every pod are gone: all of them when placement found no
-// shortfall (summary empty), capped by what quotas admit; else the number
-// the summary gives.
+// shortfall, capped by what quotas admit.
 func restoreFit(rep *feasibility.Report) {
 	if rep.ReplicasFit == rep.Replicas {
 		return
@@ -454,17 +512,7 @@ func restoreFit(rep *feasibility.Report) {
 			}
 		}
 	}
-	fit := rep.Replicas
-	if rep.Summary != "" {
-		fit = 0
-		var total int32
-		if _, err := fmt.Sscanf(rep.Summary, "only %d of %d", &fit, &total); err != nil {
-			if _, err := fmt.Sscanf(rep.Summary, "%d/%d target nodes", &fit, &total); err != nil {
-				fit = 0
-			}
-		}
-	}
-	rep.ReplicasFit = min(fit, admitted)
+	rep.ReplicasFit = min(rep.Placed, admitted)
 }
 
 // volumePrefilterCodes fail a pod before any node is looked at because of
@@ -627,9 +675,14 @@ func decode(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
 		return nil, err
 	}
 	if got := obj.GetObjectKind().GroupVersionKind(); !got.Empty() && got != gvk {
-		return nil, fmt.Errorf("object is a %s, the request says %s", got, gvk)
+		return nil, fmt.Errorf("the object is a %s, the request is for a %s", kindString(got), kindString(gvk))
 	}
 	return obj, nil
+}
+
+// kindString is "apps/v1 Deployment" rather than "apps/v1, Kind=Deployment".
+func kindString(gvk schema.GroupVersionKind) string {
+	return strings.TrimSpace(gvk.GroupVersion().String() + " " + gvk.Kind)
 }
 
 func (h *Handler) budget() time.Duration {

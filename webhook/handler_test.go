@@ -734,18 +734,17 @@ func TestRestoreFit(t *testing.T) {
 	P, T := feasibility.SeverityPermanent, feasibility.SeverityTransient
 	for _, tc := range []struct {
 		name    string
-		summary string
+		placed  int32
 		reasons []feasibility.Reason
 		want    int32
 	}{
-		{"placement fine", "", nil, 5},
-		{"quota admits 2", "", []feasibility.Reason{{Code: feasibility.CodeQuotaExceeded, Severity: T, Details: map[string]string{"admitted": "2"}}}, 2},
-		{"partial placement", "only 3 of 5 replicas fit now: 0/2 nodes are available: 2 Insufficient cpu.", nil, 3},
-		{"no placement", "0/2 nodes are available: 2 Insufficient cpu.", nil, 0},
-		{"daemonset", "4/5 target nodes can run the pod: 1 Insufficient cpu.", nil, 4},
-		{"still blocked", "", []feasibility.Reason{{Code: feasibility.CodeRuntimeClassNotFound, Severity: P}}, 0},
+		{"placement fine", 5, nil, 5},
+		{"quota admits 2", 5, []feasibility.Reason{{Code: feasibility.CodeQuotaExceeded, Severity: T, Details: map[string]string{"admitted": "2"}}}, 2},
+		{"partial placement", 3, nil, 3},
+		{"no placement", 0, nil, 0},
+		{"still blocked", 5, []feasibility.Reason{{Code: feasibility.CodeRuntimeClassNotFound, Severity: P}}, 0},
 	} {
-		rep := &feasibility.Report{Replicas: 5, ReplicasFit: 0, Summary: tc.summary, Reasons: tc.reasons}
+		rep := &feasibility.Report{Replicas: 5, ReplicasFit: 0, Placed: tc.placed, Reasons: tc.reasons}
 		restoreFit(rep)
 		if rep.ReplicasFit != tc.want {
 			t.Errorf("%s: ReplicasFit = %d, want %d", tc.name, rep.ReplicasFit, tc.want)

@@ -18,7 +18,9 @@ type Metrics struct {
 	Decisions *prometheus.CounterVec
 	// Latency is the handler's latency by kind, from decoding to response.
 	Latency *prometheus.HistogramVec
-	// LiveLookups counts live GETs by kind and result (found, missing, error).
+	// LiveLookups counts live GETs by kind and result (found, missing,
+	// error), and the node LISTs made before a denial (kind Node:
+	// confirmed, averted, behind, error; see Handler.rejudge).
 	LiveLookups *prometheus.CounterVec
 	// CacheSynced is 1 for each kind whose informer has synced.
 	CacheSynced *prometheus.GaugeVec
@@ -38,7 +40,7 @@ func NewMetrics() *Metrics {
 		}, []string{"kind"}),
 		LiveLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fitgate_live_lookups_total",
-			Help: "Live GETs confirming a missing reference or an unknown namespace, by kind and result.",
+			Help: "Live GETs confirming a missing reference or an unknown namespace, and node LISTs confirming the cache is current before a denial, by kind and result.",
 		}, []string{"kind", "result"}),
 		CacheSynced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fitgate_cache_synced",

@@ -57,29 +57,43 @@ func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 		}
 	}
 	r.Reasons = reasons
-	r.Verdict = verdictOf(r)
+	r.Verdict = VerdictOf(r)
 	if r.Reasons == nil {
 		r.Reasons = []Reason{}
 	}
 	return r
 }
 
-// verdictOf is the worst severity among the reasons. Replicas that do not
-// all fit with no reason saying why (a quota admits fewer) are transient.
-func verdictOf(r *Report) Verdict {
-	v := Fits
-	for _, x := range r.Reasons {
-		switch x.Severity {
+// VerdictOf is the verdict a report's reasons and replica counts imply: the
+// worst severity among the reasons; transient when replicas fall short and
+// no reason says why (a quota admits fewer). Callers that drop or soften
+// findings (the webhook, after confirming references live) recompute it.
+func VerdictOf(r *Report) Verdict {
+	switch WorstSeverity(r.Reasons) {
+	case SeverityPermanent:
+		return Permanent
+	case SeverityTransient:
+		return Transient
+	}
+	if r.ReplicasFit < r.Replicas {
+		return Transient
+	}
+	return Fits
+}
+
+// WorstSeverity returns the worst severity among reasons, info when none is
+// transient or permanent.
+func WorstSeverity(reasons []Reason) Severity {
+	sev := SeverityInfo
+	for _, r := range reasons {
+		switch r.Severity {
 		case SeverityPermanent:
-			return Permanent
+			return r.Severity
 		case SeverityTransient:
-			v = Transient
+			sev = r.Severity
 		}
 	}
-	if v == Fits && r.ReplicasFit < r.Replicas {
-		v = Transient
-	}
-	return v
+	return sev
 }
 
 // schedResult is how many of the wanted pods the simulation placed, and

@@ -93,7 +93,7 @@ func newResult(rep *feasibility.Report, d feasibility.Document) Result {
 	reasons := rep.Reasons
 	// As the webhook does: replicas that do not all fit with no reason
 	// worse than info saying why (a quota admits fewer) get one.
-	if rep.ReplicasFit < rep.Replicas && worst(reasons) == feasibility.SeverityInfo {
+	if rep.ReplicasFit < rep.Replicas && feasibility.WorstSeverity(reasons) == feasibility.SeverityInfo {
 		msg := rep.Summary
 		if msg == "" {
 			msg = fmt.Sprintf("only %d of %d replicas fit now", rep.ReplicasFit, rep.Replicas)
@@ -110,19 +110,6 @@ func newResult(rep *feasibility.Report, d feasibility.Document) Result {
 		r.Reasons = append(r.Reasons, Reason{Code: x.Code, Severity: x.Severity, Message: x.Message, Field: x.Field})
 	}
 	return r
-}
-
-func worst(reasons []feasibility.Reason) feasibility.Severity {
-	sev := feasibility.SeverityInfo
-	for _, r := range reasons {
-		switch r.Severity {
-		case feasibility.SeverityPermanent:
-			return r.Severity
-		case feasibility.SeverityTransient:
-			sev = r.Severity
-		}
-	}
-	return sev
 }
 
 // Exit codes of `fitgate check`.

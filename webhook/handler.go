@@ -479,7 +479,7 @@ func (h *Handler) confirmReferences(ctx context.Context, r *request) {
 		}
 	}
 	restoreFit(&fixed)
-	fixed.Verdict = verdictOf(&fixed)
+	fixed.Verdict = feasibility.VerdictOf(&fixed)
 	r.report = &fixed
 }
 
@@ -563,21 +563,6 @@ func referenceNames(w *feasibility.Workload, r feasibility.Reason) ([]string, st
 	return nil, ""
 }
 
-// verdictOf is the worst severity among the reasons, or transient when not
-// every replica fits and no reason says why.
-func verdictOf(rep *feasibility.Report) feasibility.Verdict {
-	switch worst(rep.Reasons) {
-	case feasibility.SeverityPermanent:
-		return feasibility.Permanent
-	case feasibility.SeverityTransient:
-		return feasibility.Transient
-	}
-	if rep.ReplicasFit < rep.Replicas {
-		return feasibility.Transient
-	}
-	return feasibility.Fits
-}
-
 // effectiveSeverity is how a finding counts towards a denial for this
 // request, which can be milder than the engine's severity.
 func (r *request) effectiveSeverity(i int, reason feasibility.Reason) feasibility.Severity {
@@ -605,7 +590,7 @@ func (r *request) effectiveSeverity(i int, reason feasibility.Reason) feasibilit
 func (h *Handler) decide(r *request, notes []string) (admission.Response, string) {
 	rep := r.report
 	reasons := slices.Clone(rep.Reasons)
-	if rep.ReplicasFit < rep.Replicas && worst(reasons) == feasibility.SeverityInfo {
+	if rep.ReplicasFit < rep.Replicas && feasibility.WorstSeverity(reasons) == feasibility.SeverityInfo {
 		msg := rep.Summary
 		if msg == "" {
 			msg = fmt.Sprintf("only %d of %d replicas fit now", rep.ReplicasFit, rep.Replicas)

@@ -87,20 +87,6 @@ func reasonLine(r feasibility.Reason) string {
 	return r.Message
 }
 
-// worst returns the worst severity among reasons.
-func worst(reasons []feasibility.Reason) feasibility.Severity {
-	sev := feasibility.SeverityInfo
-	for _, r := range reasons {
-		switch r.Severity {
-		case feasibility.SeverityPermanent:
-			return r.Severity
-		case feasibility.SeverityTransient:
-			sev = r.Severity
-		}
-	}
-	return sev
-}
-
 // split separates the findings the summary speaks for from the others,
 // keeping their order.
 func (m Message) split(reasons []feasibility.Reason) (covered, rest []feasibility.Reason) {
@@ -122,7 +108,7 @@ func (m Message) Denial(denied []feasibility.Reason) string {
 	covered, rest := m.split(denied)
 	var parts []string
 	if len(covered) > 0 {
-		s := m.summary(worst(covered))
+		s := m.summary(feasibility.WorstSeverity(covered))
 		if m.Report.Hint != "" {
 			s += " (" + m.Report.Hint + ")"
 		}
@@ -158,7 +144,7 @@ func (m Message) Warnings(findings []feasibility.Reason, max int) []string {
 	covered, rest := m.split(kept)
 	var out []string
 	if len(covered) > 0 {
-		s := m.summary(worst(covered))
+		s := m.summary(feasibility.WorstSeverity(covered))
 		withHint := s
 		if m.Report.Hint != "" {
 			withHint += " (" + m.Report.Hint + ")"

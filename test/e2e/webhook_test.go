@@ -172,29 +172,9 @@ func register(t *testing.T, name, url, runID string) {
 	})
 }
 
-// warnings collects the warnings the API server returns.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.list
-	w.list = nil
-	return out
-}
-
-func warningClient(t *testing.T) (kubernetes.Interface, *warnings) {
+func warningClient(t *testing.T) (kubernetes.Interface, *controlplane.Warnings) {
 	t.Helper()
-	w := &warnings{}
+	w := &controlplane.Warnings{}
 	cfg := cp.RESTConfig()
 	cfg.WarningHandler = w
 	c, err := kubernetes.NewForConfig(cfg)
@@ -403,11 +383,11 @@ func testModes(ctx context.Context, t *testing.T, env *webhookEnv) {
 	t.Logf("denial: %v", err)
 
 	// A Deployment: warned by default.
-	warns.take()
+	warns.Take()
 	if _, err := c.AppsV1().Deployments(nsDefault).Create(ctx, env.deployment(nsDefault, "big", "6", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("deployment in a namespace without label: %v", err)
 	}
-	w := warns.take()
+	w := warns.Take()
 	// A summary too long for one warning is split at its joints: the
 	// object first, then the scheduler's sentence.
 	if len(w) == 0 || !strings.HasPrefix(w[0], `deployment "big" cannot run`) || !strings.Contains(joined(w), "0/") ||
@@ -425,7 +405,7 @@ func testModes(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if _, err := c.CoreV1().Pods(nsWarn).Create(ctx, env.pod(nsWarn, "big", "6"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("warn: %v", err)
 	}
-	if w := warns.take(); len(w) == 0 || !strings.Contains(joined(w), `pod "big" cannot run`) {
+	if w := warns.Take(); len(w) == 0 || !strings.Contains(joined(w), `pod "big" cannot run`) {
 		t.Fatalf("warn: warnings = %q", w)
 	}
 
@@ -438,7 +418,7 @@ func testModes(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if _, err := c.AppsV1().Deployments(nsStrict).Create(ctx, env.deployment(nsStrict, "fits", "100m", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("strict, fits: %v", err)
 	}
-	if w := warns.take(); len(w) != 0 {
+	if w := warns.Take(); len(w) != 0 {
 		t.Fatalf("strict, fits: warnings = %q", w)
 	}
 
@@ -451,7 +431,7 @@ func testModes(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if _, err := c.AppsV1().Deployments(nsEnforce).Create(ctx, env.deployment(nsEnforce, "partial", "3", 3), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("enforce, transient: %v", err)
 	}
-	if w := warns.take(); !strings.Contains(joined(w), `deployment "partial": only 2 of 3 replicas fit now`) {
+	if w := warns.Take(); !strings.Contains(joined(w), `deployment "partial": only 2 of 3 replicas fit now`) {
 		t.Fatalf("enforce, transient: warnings = %q", w)
 	}
 
@@ -459,7 +439,7 @@ func testModes(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if _, err := c.CoreV1().Pods(nsOff).Create(ctx, env.pod(nsOff, "huge", "64"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("off: %v", err)
 	}
-	if w := warns.take(); len(w) != 0 {
+	if w := warns.Take(); len(w) != 0 {
 		t.Fatalf("off: warnings = %q", w)
 	}
 }
@@ -471,12 +451,12 @@ func testEveryKind(ctx context.Context, t *testing.T, env *webhookEnv) {
 	for _, kind := range feasibility.SupportedKinds {
 		name := "big-" + strings.ToLower(kind)
 		ref := fmt.Sprintf("%s %q", strings.ToLower(kind), name)
-		warns.take()
+		warns.Take()
 		if err := env.createKind(ctx, c, kind, nsWarn, name, "6"); err != nil {
 			t.Errorf("%s in warn: %v", kind, err)
 			continue
 		}
-		if w := warns.take(); !strings.Contains(joined(w), ref) || !strings.Contains(joined(w), "Insufficient cpu") {
+		if w := warns.Take(); !strings.Contains(joined(w), ref) || !strings.Contains(joined(w), "Insufficient cpu") {
 			t.Errorf("%s in warn: warnings = %q", kind, w)
 		}
 		err := env.createKind(ctx, c, kind, nsEnforce, name, "6")
@@ -542,7 +522,7 @@ func testScaleUp(ctx context.Context, t *testing.T, env *webhookEnv) {
 		t.Fatalf("scaling 2 → 8 (6 new replicas, 6 cpu free): %v", err)
 	}
 	waitBound(ctx, t, ns, "web", 8)
-	warns.take()
+	warns.Take()
 	err := scaleTo(ctx, c, ns, "web", 9)
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `deployment "web" cannot run now: 0/`) {
 		t.Fatalf("scaling 8 → 9 with no cpu left: err = %v", err)
@@ -552,7 +532,7 @@ func testScaleUp(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if err := scaleTo(ctx, c, ns, "web", 1); err != nil {
 		t.Fatalf("scaling down: %v", err)
 	}
-	if w := warns.take(); len(w) != 0 {
+	if w := warns.Take(); len(w) != 0 {
 		t.Fatalf("scaling down: warnings = %q", w)
 	}
 }
@@ -675,7 +655,7 @@ func testDryRun(ctx context.Context, t *testing.T, env *webhookEnv) {
 	if _, err := c.AppsV1().Deployments(nsWarn).Create(ctx, d, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
 		t.Fatal(err)
 	}
-	if w := warns.take(); !strings.Contains(joined(w), `deployment "dry" cannot run: 0/`) {
+	if w := warns.Take(); !strings.Contains(joined(w), `deployment "dry" cannot run: 0/`) {
 		t.Fatalf("client-go dry run: warnings = %q", w)
 	}
 }
@@ -884,7 +864,7 @@ func newCertPool(t *testing.T) *x509.CertPool {
 func testHelmOrder(ctx context.Context, t *testing.T, env *webhookEnv) {
 	c, warns := warningClient(t)
 	defer func() {
-		t.Logf("warnings: %q; live lookups: %s", warns.take(), liveLookups(t, env.fitgate.registry))
+		t.Logf("warnings: %q; live lookups: %s", warns.Take(), liveLookups(t, env.fitgate.registry))
 	}()
 	id := "fitgate-e2e-" + env.runID
 	must := func(what string, err error) {

@@ -294,38 +294,18 @@ func smallPod(ns, name, cpu string, selector map[string]string) *corev1.Pod {
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}}}
 }
 
-// warnings collects the warnings the API server relays.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.list
-	w.list = nil
-	return out
-}
-
 // prober asks the API server for fitgate's verdict on a pod with a
 // server-side dry run: the full admission chain, nothing stored.
 type prober struct {
 	c kubernetes.Interface
-	w *warnings
+	w *controlplane.Warnings
 	// serialises probes so each one's warnings are its own
 	mu sync.Mutex
 }
 
 func newProber(t *testing.T) *prober {
 	t.Helper()
-	w := &warnings{}
+	w := &controlplane.Warnings{}
 	cfg := cp.RESTConfig()
 	cfg.WarningHandler = w
 	cfg.Timeout = 15 * time.Second
@@ -391,9 +371,9 @@ func (v verdict) String() string {
 func (p *prober) dryRun(ctx context.Context, pod *corev1.Pod) verdict {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.w.take()
+	p.w.Take()
 	_, err := p.c.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	v := verdict{warnings: p.w.take()}
+	v := verdict{warnings: p.w.Take()}
 	switch {
 	case err == nil:
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "denied the request"):

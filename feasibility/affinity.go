@@ -144,7 +144,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		// A pod counts for affinity only if it matches every term, so the
 		// pods the first term selects are the only candidates.
 		s.forEachTermPod(&c.affinity[0], func(p *podInfo, nodeLabels map[string]string) {
-			if c.matchesAllAffinity(p.namespace, p.labels, s.namespaceLabels(p.namespace)) {
+			if ns := p.namespace(); c.matchesAllAffinity(ns, p.labelMap(), s.namespaceLabels(ns)) {
 				for i := range c.affinity {
 					if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
 						st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
@@ -158,14 +158,14 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		s.forEachTermPod(t, func(p *podInfo, nodeLabels map[string]string) {
 			if v, ok := nodeLabels[t.topologyKey]; ok {
 				st.antiCounts[topologyPair{t.topologyKey, v}]++
-				if p.namespace != c.ns {
+				if p.namespace() != c.ns {
 					st.foreignAnti = true
 				}
 			}
 		})
 	}
 	candNsLabels := s.namespaceLabels(c.ns)
-	s.antiIndex.forEachFor(c.ns, func(g *antiTermGroup) {
+	s.antiIndex.forEachFor(c.ns, c.labels, func(g *antiTermGroup) {
 		if !g.term.matches(c.ns, c.labels, candNsLabels) {
 			return
 		}
@@ -189,7 +189,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 // selects, with that node's labels.
 func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabels map[string]string)) {
 	visit := func(p *podInfo) {
-		if ni, ok := s.nodes[p.nodeName]; ok && ni.node != nil {
+		if ni, ok := s.nodes[p.nodeName()]; ok && ni.node != nil {
 			fn(p, ni.node.Labels)
 		}
 	}

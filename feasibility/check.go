@@ -103,6 +103,10 @@ type schedResult struct {
 	diag        *diagnosis
 }
 
+// classesOff turns the class shortcut off, so tests can compare it with
+// the node-by-node path it stands for.
+var classesOff = false
+
 // simulate places replicas one after another, each consuming capacity and
 // counting for spread and anti-affinity, as the scheduler would.
 func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
@@ -116,6 +120,10 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 		return res
 	}
 	nodes := s.sortedNodes()
+	if !classesOff && cs.byClass() && !cs.anyFitsByClass() {
+		res.diag = cs.diagnoseByClass(len(nodes))
+		return res
+	}
 	if c.independentReplicas() {
 		res.fit = cs.placeIndependent(nodes, replicas)
 		if res.fit < replicas {
@@ -171,7 +179,7 @@ func (cs *checkState) placeIndependent(nodes []*nodeInfo, replicas int32) int32 
 // resources and pod slots. Called only when one copy fits.
 func (cs *checkState) capacity(ni *nodeInfo) int64 {
 	used := ni.requested
-	pods := int64(len(ni.pods))
+	pods := ni.podCount
 	if pl := cs.placed[ni]; pl != nil {
 		used = addResources(used, pl.requests)
 		pods += pl.pods

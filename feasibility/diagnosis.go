@@ -33,7 +33,6 @@ type resourceHint struct {
 	bestFree     int64
 	bestFreeNode string
 	maxAlloc     int64
-	maxAllocNode string
 	nodes        int
 	unresolvable int
 }
@@ -68,15 +67,20 @@ func (d *diagnosis) record(cs *checkState, ni *nodeInfo, f *nodeFailure, unresol
 	}
 }
 
-func (d *diagnosis) noteResource(ni *nodeInfo, in *insufficientResource, unresolvable bool) {
+func (d *diagnosis) resourceHint(name v1.ResourceName, requested int64) *resourceHint {
 	if d.resources == nil {
 		d.resources = map[v1.ResourceName]*resourceHint{}
 	}
-	h := d.resources[in.name]
+	h := d.resources[name]
 	if h == nil {
-		h = &resourceHint{requested: in.requested, bestFree: -1, maxAlloc: -1}
-		d.resources[in.name] = h
+		h = &resourceHint{requested: requested, bestFree: -1, maxAlloc: -1}
+		d.resources[name] = h
 	}
+	return h
+}
+
+func (d *diagnosis) noteResource(ni *nodeInfo, in *insufficientResource, unresolvable bool) {
+	h := d.resourceHint(in.name, in.requested)
 	h.nodes++
 	if unresolvable {
 		h.unresolvable++
@@ -85,7 +89,7 @@ func (d *diagnosis) noteResource(ni *nodeInfo, in *insufficientResource, unresol
 		h.bestFree, h.bestFreeNode = free, ni.name
 	}
 	if in.capacity > h.maxAlloc {
-		h.maxAlloc, h.maxAllocNode = in.capacity, ni.name
+		h.maxAlloc = in.capacity
 	}
 }
 

@@ -90,6 +90,8 @@ type checkState struct {
 	placed   map[*nodeInfo]*placement
 	affinity *affinityState
 	spread   *spreadState
+	// dims are the resources the candidate asks for (classes.go).
+	dims []classDim
 }
 
 func newCheckState(s *Snapshot, c *candidate) *checkState {
@@ -131,21 +133,8 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 			return
 		}
 	}
-	// The kubelet ignores a cordon: only the scheduler honours it.
-	if n.Spec.Unschedulable && !c.kubeletAdmits && !tolerates(c.pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
-		if note(&nodeFailure{code: CodeNodeUnschedulable, reason: reasonUnschedulable}) {
-			return
-		}
-	}
-	if c.untoleratedTaint(n) != nil {
-		if note(&nodeFailure{code: CodeUntoleratedTaint, reason: reasonTaints}) {
-			return
-		}
-	}
-	if ok, _ := c.nodeAffinity.Match(n); !ok {
-		if note(&nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinity}) {
-			return
-		}
+	if note(c.staticFailure(n)) {
+		return
 	}
 	if note(cs.filterPorts(ni)) {
 		return
@@ -213,7 +202,7 @@ func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
 func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
 	req := &cs.c.requests
 	used := ni.requested
-	pods := int64(len(ni.pods))
+	pods := ni.podCount
 	if pl := cs.placed[ni]; pl != nil {
 		used = addResources(used, pl.requests)
 		pods += pl.pods

@@ -1,6 +1,7 @@
 package feasibility
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,72 +15,102 @@ import (
 // grouped by identity with a count per node. All are updated as pods come
 // and go, so a check never rebuilds them.
 
-// podIndex finds bound pods by namespace and label.
+// podIndex finds bound pods by namespace and label. Pods with identical
+// labels (a workload's replicas) form one group, so a selector is matched
+// once per group rather than once per pod.
 type podIndex struct {
-	byNS    map[string]podSet
-	byLabel map[string]map[string]podSet // namespace -> "key=value" -> pods
+	byNS map[string]*nsPods
 }
 
-type podSet map[*podInfo]struct{}
+type nsPods struct {
+	groups  map[*internedLabels]*labelGroup
+	byLabel map[string]map[*labelGroup]struct{} // "key=value" -> groups
+}
+
+type labelGroup struct {
+	labels *internedLabels
+	pods   []*podInfo
+}
 
 func newPodIndex() podIndex {
-	return podIndex{byNS: map[string]podSet{}, byLabel: map[string]map[string]podSet{}}
+	return podIndex{byNS: map[string]*nsPods{}}
 }
 
 func (ix *podIndex) add(p *podInfo) {
-	set := ix.byNS[p.namespace]
-	if set == nil {
-		set = podSet{}
-		ix.byNS[p.namespace] = set
+	ns := p.namespace()
+	np := ix.byNS[ns]
+	if np == nil {
+		np = &nsPods{groups: map[*internedLabels]*labelGroup{}, byLabel: map[string]map[*labelGroup]struct{}{}}
+		ix.byNS[ns] = np
 	}
-	set[p] = struct{}{}
-	nl := ix.byLabel[p.namespace]
-	if nl == nil {
-		nl = map[string]podSet{}
-		ix.byLabel[p.namespace] = nl
-	}
-	for k, v := range p.labels {
-		kv := k + "=" + v
-		ls := nl[kv]
-		if ls == nil {
-			ls = podSet{}
-			nl[kv] = ls
+	g := np.groups[p.labels]
+	if g == nil {
+		g = &labelGroup{labels: p.labels}
+		np.groups[p.labels] = g
+		for k, v := range p.labels.m {
+			kv := k + "=" + v
+			set := np.byLabel[kv]
+			if set == nil {
+				set = map[*labelGroup]struct{}{}
+				np.byLabel[kv] = set
+			}
+			set[g] = struct{}{}
 		}
-		ls[p] = struct{}{}
 	}
+	g.pods = append(g.pods, p)
 }
 
 func (ix *podIndex) remove(p *podInfo) {
-	if set := ix.byNS[p.namespace]; set != nil {
-		delete(set, p)
-		if len(set) == 0 {
-			delete(ix.byNS, p.namespace)
-		}
+	ns := p.namespace()
+	np := ix.byNS[ns]
+	if np == nil {
+		return
 	}
-	nl := ix.byLabel[p.namespace]
-	for k, v := range p.labels {
+	g := np.groups[p.labels]
+	if g == nil {
+		return
+	}
+	if i := slices.Index(g.pods, p); i >= 0 {
+		last := len(g.pods) - 1
+		g.pods[i] = g.pods[last]
+		g.pods[last] = nil
+		g.pods = g.pods[:last]
+	}
+	if len(g.pods) > 0 {
+		if cap(g.pods) > 64 && len(g.pods) < cap(g.pods)/4 {
+			g.pods = slices.Clip(append([]*podInfo(nil), g.pods...))
+		}
+		return
+	}
+	delete(np.groups, p.labels)
+	for k, v := range p.labels.m {
 		kv := k + "=" + v
-		if ls := nl[kv]; ls != nil {
-			delete(ls, p)
-			if len(ls) == 0 {
-				delete(nl, kv)
+		if set := np.byLabel[kv]; set != nil {
+			delete(set, g)
+			if len(set) == 0 {
+				delete(np.byLabel, kv)
 			}
 		}
 	}
-	if len(nl) == 0 {
-		delete(ix.byLabel, p.namespace)
+	if len(np.groups) == 0 {
+		delete(ix.byNS, ns)
 	}
 }
 
 // forEachMatching calls fn for every bound pod in ns whose labels sel
-// matches. It starts from the smallest set an equality requirement of sel
+// matches. It starts from the fewest groups an equality requirement of sel
 // narrows the namespace to.
 func (ix *podIndex) forEachMatching(ns string, sel labels.Selector, fn func(*podInfo)) {
+	np := ix.byNS[ns]
+	if np == nil {
+		return
+	}
 	reqs, selectable := sel.Requirements()
 	if !selectable {
 		return // matches nothing
 	}
-	candidates := ix.byNS[ns]
+	var narrowed map[*labelGroup]struct{}
+	narrowedOK := false
 	for _, r := range reqs {
 		var value string
 		switch r.Operator() {
@@ -93,18 +124,29 @@ func (ix *podIndex) forEachMatching(ns string, sel labels.Selector, fn func(*pod
 		default:
 			continue
 		}
-		set := ix.byLabel[ns][r.Key()+"="+value]
-		if len(set) < len(candidates) {
-			candidates = set
+		set := np.byLabel[r.Key()+"="+value]
+		if !narrowedOK || len(set) < len(narrowed) {
+			narrowed, narrowedOK = set, true
 		}
-		if len(candidates) == 0 {
+		if len(narrowed) == 0 {
 			return
 		}
 	}
-	for p := range candidates {
-		if sel.Matches(labels.Set(p.labels)) {
-			fn(p)
+	visit := func(g *labelGroup) {
+		if sel.Matches(labels.Set(g.labels.m)) {
+			for _, p := range g.pods {
+				fn(p)
+			}
 		}
+	}
+	if narrowedOK {
+		for g := range narrowed {
+			visit(g)
+		}
+		return
+	}
+	for _, g := range np.groups {
+		visit(g)
 	}
 }
 
@@ -124,21 +166,100 @@ type antiTermGroup struct {
 	term    affinityTerm
 	ownerNS string
 	onNode  map[string]int
+	// requires is a "key=value" every pod the term selects carries.
+	requires string
 }
 
 // antiIndex groups existing pods' anti-affinity terms. Terms that name
 // their namespaces are filed under each of them; terms with a
-// namespaceSelector can match a pod in any namespace.
+// namespaceSelector can match a pod in any namespace. Within each, a term
+// whose selector requires a label value is filed under it, so a candidate
+// only meets the terms that could select it.
 type antiIndex struct {
 	groups  map[string]*antiTermGroup
-	byNS    map[string]map[string]*antiTermGroup
-	anyNS   map[string]*antiTermGroup
+	byNS    map[string]*antiBucket
+	anyNS   *antiBucket
 	termKey map[*podInfo][]string
 }
 
 func newAntiIndex() antiIndex {
-	return antiIndex{groups: map[string]*antiTermGroup{}, byNS: map[string]map[string]*antiTermGroup{},
-		anyNS: map[string]*antiTermGroup{}, termKey: map[*podInfo][]string{}}
+	return antiIndex{groups: map[string]*antiTermGroup{}, byNS: map[string]*antiBucket{},
+		anyNS: newAntiBucket(), termKey: map[*podInfo][]string{}}
+}
+
+// antiBucket files term groups by a "key=value" their selector requires,
+// or under other when it requires none.
+type antiBucket struct {
+	byLabel map[string]map[string]*antiTermGroup
+	other   map[string]*antiTermGroup
+}
+
+func newAntiBucket() *antiBucket {
+	return &antiBucket{byLabel: map[string]map[string]*antiTermGroup{}, other: map[string]*antiTermGroup{}}
+}
+
+func (b *antiBucket) add(id string, g *antiTermGroup) {
+	if g.requires == "" {
+		b.other[id] = g
+		return
+	}
+	m := b.byLabel[g.requires]
+	if m == nil {
+		m = map[string]*antiTermGroup{}
+		b.byLabel[g.requires] = m
+	}
+	m[id] = g
+}
+
+func (b *antiBucket) remove(id string, g *antiTermGroup) {
+	if g.requires == "" {
+		delete(b.other, id)
+		return
+	}
+	if m := b.byLabel[g.requires]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(b.byLabel, g.requires)
+		}
+	}
+}
+
+func (b *antiBucket) empty() bool { return len(b.byLabel) == 0 && len(b.other) == 0 }
+
+// forEach calls fn for every group that could select a pod with podLabels.
+func (b *antiBucket) forEach(podLabels map[string]string, fn func(*antiTermGroup)) {
+	if b == nil {
+		return
+	}
+	if len(b.byLabel) > 0 {
+		for k, v := range podLabels {
+			for _, g := range b.byLabel[k+"="+v] {
+				fn(g)
+			}
+		}
+	}
+	for _, g := range b.other {
+		fn(g)
+	}
+}
+
+// requiredLabel returns "key=value" for the first requirement of sel that
+// only a pod with exactly that label can meet, or "".
+func requiredLabel(sel labels.Selector) string {
+	reqs, selectable := sel.Requirements()
+	if !selectable {
+		return ""
+	}
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			if r.Values().Len() == 1 {
+				v, _ := r.Values().PopAny()
+				return r.Key() + "=" + v
+			}
+		}
+	}
+	return ""
 }
 
 func (t *affinityTerm) identity(ownerNS string) string {
@@ -155,25 +276,26 @@ func (t *affinityTerm) identity(ownerNS string) string {
 }
 
 func (ax *antiIndex) add(p *podInfo) {
-	for i := range p.antiAffinity {
-		t := &p.antiAffinity[i]
-		id := t.identity(p.namespace)
+	terms := p.antiAffinity()
+	for i := range terms {
+		t := &terms[i]
+		id := t.identity(p.namespace())
 		g := ax.groups[id]
 		if g == nil {
-			g = &antiTermGroup{term: *t, ownerNS: p.namespace, onNode: map[string]int{}}
+			g = &antiTermGroup{term: *t, ownerNS: p.namespace(), onNode: map[string]int{}, requires: requiredLabel(t.selector)}
 			ax.groups[id] = g
 			if t.nsSelector != nil {
-				ax.anyNS[id] = g
+				ax.anyNS.add(id, g)
 			} else {
 				for ns := range t.namespaces {
 					if ax.byNS[ns] == nil {
-						ax.byNS[ns] = map[string]*antiTermGroup{}
+						ax.byNS[ns] = newAntiBucket()
 					}
-					ax.byNS[ns][id] = g
+					ax.byNS[ns].add(id, g)
 				}
 			}
 		}
-		g.onNode[p.nodeName]++
+		g.onNode[p.nodeName()]++
 		ax.termKey[p] = append(ax.termKey[p], id)
 	}
 }
@@ -184,16 +306,22 @@ func (ax *antiIndex) remove(p *podInfo) {
 		if g == nil {
 			continue
 		}
-		if g.onNode[p.nodeName]--; g.onNode[p.nodeName] <= 0 {
-			delete(g.onNode, p.nodeName)
+		node := p.nodeName()
+		if g.onNode[node]--; g.onNode[node] <= 0 {
+			delete(g.onNode, node)
 		}
 		if len(g.onNode) == 0 {
 			delete(ax.groups, id)
-			delete(ax.anyNS, id)
-			for ns := range g.term.namespaces {
-				delete(ax.byNS[ns], id)
-				if len(ax.byNS[ns]) == 0 {
-					delete(ax.byNS, ns)
+			if g.term.nsSelector != nil {
+				ax.anyNS.remove(id, g)
+			} else {
+				for ns := range g.term.namespaces {
+					if b := ax.byNS[ns]; b != nil {
+						b.remove(id, g)
+						if b.empty() {
+							delete(ax.byNS, ns)
+						}
+					}
 				}
 			}
 		}
@@ -201,12 +329,9 @@ func (ax *antiIndex) remove(p *podInfo) {
 	delete(ax.termKey, p)
 }
 
-// forEachFor calls fn for every term group that could select a pod in ns.
-func (ax *antiIndex) forEachFor(ns string, fn func(*antiTermGroup)) {
-	for _, g := range ax.byNS[ns] {
-		fn(g)
-	}
-	for _, g := range ax.anyNS {
-		fn(g)
-	}
+// forEachFor calls fn for every term group that could select a pod with
+// podLabels in ns.
+func (ax *antiIndex) forEachFor(ns string, podLabels map[string]string, fn func(*antiTermGroup)) {
+	ax.byNS[ns].forEach(podLabels, fn)
+	ax.anyNS.forEach(podLabels, fn)
 }

@@ -2,6 +2,7 @@ package feasibility
 
 import (
 	"sort"
+	"unique"
 
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -15,28 +16,10 @@ type nodeInfo struct {
 	allowedPods int64
 
 	requested resources
-	pods      []*podInfo
+	podCount  int64
 	ports     hostPortSet
-}
-
-// podInfo is what the engine keeps of an existing pod: only what filters
-// read. Keeping it small is what lets the cache hold 150,000 pods.
-type podInfo struct {
-	namespace string
-	name      string
-	nodeName  string
-	labels    map[string]string
-	requests  resources
-	ports     []hostPort
-	priority  int32
-	// terminating pods still hold resources but no longer count for
-	// topology spread, as in the scheduler.
-	terminating bool
-	// antiAffinity holds this pod's required anti-affinity terms, which
-	// other pods must respect (the symmetric half of InterPodAffinity).
-	antiAffinity []affinityTerm
-	// claims are the PVC names (in the pod's namespace) the pod mounts.
-	claims []string
+	// class is the node's class (classes.go); nil while the slot has no node.
+	class *nodeClass
 }
 
 func (s *Snapshot) upsertNode(n *v1.Node) {
@@ -49,6 +32,7 @@ func (s *Snapshot) upsertNode(n *v1.Node) {
 	}
 	if ni.node != nil {
 		s.countNodeLabels(ni.node.Labels, -1)
+		s.unclassify(ni)
 	}
 	s.countNodeLabels(n.Labels, 1)
 	ni.node = n
@@ -57,6 +41,7 @@ func (s *Snapshot) upsertNode(n *v1.Node) {
 	if q, ok := n.Status.Allocatable[v1.ResourcePods]; ok {
 		ni.allowedPods = q.Value()
 	}
+	s.classify(ni)
 }
 
 func (s *Snapshot) countNodeLabels(l map[string]string, delta int) {
@@ -95,8 +80,9 @@ func (s *Snapshot) DeleteNode(name string) {
 		return
 	}
 	s.countNodeLabels(ni.node.Labels, -1)
+	s.unclassify(ni)
 	ni.node = nil
-	if len(ni.pods) == 0 {
+	if ni.podCount == 0 {
 		delete(s.nodes, name)
 	}
 	i := sort.Search(len(s.nodeOrder), func(i int) bool { return s.nodeOrder[i].name >= name })
@@ -105,69 +91,81 @@ func (s *Snapshot) DeleteNode(name string) {
 	}
 }
 
+// podKey identifies a pod in a snapshot.
+type podKey struct {
+	ns   unique.Handle[string]
+	name string
+}
+
 // upsertPod records a pod. Only pods bound to a node and not yet terminal
 // count, as in the scheduler, whose informer skips Succeeded and Failed pods.
-func (s *Snapshot) upsertPod(p *v1.Pod) {
-	k := key(p.Namespace, p.Name)
-	s.DeletePod(p.Namespace, p.Name)
-	if p.Spec.NodeName == "" || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+func (s *Snapshot) upsertPod(pi *podInfo) {
+	s.deletePod(podKey{pi.ns, pi.name})
+	if pi.node == (unique.Handle[string]{}) || pi.terminal {
 		return
 	}
-	pi := newPodInfo(p)
-	s.pods[k] = pi
+	s.pods[podKey{pi.ns, pi.name}] = pi
 	s.podIndex.add(pi)
-	if len(pi.antiAffinity) > 0 {
+	if len(pi.antiAffinity()) > 0 {
 		s.antiIndex.add(pi)
 	}
-	for _, c := range pi.claims {
-		s.claimUsers[key(pi.namespace, c)]++
+	for _, c := range pi.claims() {
+		s.claimUsers[key(pi.namespace(), c)]++
 	}
-	s.nodeSlot(pi.nodeName).addPod(pi)
+	s.nodeSlot(pi.nodeName()).addPod(pi)
 }
 
 // DeletePod removes a pod and releases what it held on its node.
 func (s *Snapshot) DeletePod(namespace, name string) {
-	k := key(namespace, name)
+	s.deletePod(podKey{unique.Make(namespace), name})
+}
+
+func (s *Snapshot) deletePod(k podKey) {
 	pi, ok := s.pods[k]
 	if !ok {
 		return
 	}
 	delete(s.pods, k)
 	s.podIndex.remove(pi)
-	if len(pi.antiAffinity) > 0 {
+	if len(pi.antiAffinity()) > 0 {
 		s.antiIndex.remove(pi)
 	}
-	for _, c := range pi.claims {
-		ck := key(pi.namespace, c)
+	for _, c := range pi.claims() {
+		ck := key(pi.namespace(), c)
 		if s.claimUsers[ck]--; s.claimUsers[ck] <= 0 {
 			delete(s.claimUsers, ck)
 		}
 	}
-	if ni, ok := s.nodes[pi.nodeName]; ok {
+	node := pi.nodeName()
+	if ni, ok := s.nodes[node]; ok {
 		ni.removePod(pi)
-		if ni.node == nil && len(ni.pods) == 0 {
-			delete(s.nodes, pi.nodeName)
+		if ni.node == nil && ni.podCount == 0 {
+			delete(s.nodes, node)
 		}
 	}
 }
 
 func (ni *nodeInfo) addPod(p *podInfo) {
-	ni.pods = append(ni.pods, p)
+	if ni.class != nil {
+		ni.class.remove(ni)
+	}
+	ni.podCount++
 	ni.requested.add(p.requests, 1)
-	ni.ports.add(p.ports)
+	ni.ports.add(p.ports())
+	if ni.class != nil {
+		ni.class.insert(ni)
+	}
 }
 
 func (ni *nodeInfo) removePod(p *podInfo) {
-	for i, x := range ni.pods {
-		if x == p {
-			last := len(ni.pods) - 1
-			ni.pods[i] = ni.pods[last]
-			ni.pods[last] = nil
-			ni.pods = ni.pods[:last]
-			ni.requested.add(p.requests, -1)
-			ni.ports.remove(p.ports)
-			return
-		}
+	if ni.class != nil {
+		ni.class.remove(ni)
+	}
+	ni.podCount--
+	ni.requested.add(p.requests, -1)
+	ni.ports.remove(p.ports())
+	if ni.class != nil {
+		ni.class.insert(ni)
 	}
 }
 
@@ -178,32 +176,4 @@ func existingPodRequests(p *v1.Pod) resources {
 	return resourcesFromList(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{
 		UseStatusResources: true,
 	}))
-}
-
-func newPodInfo(p *v1.Pod) *podInfo {
-	p = withAPIDefaults(p) // a no-op for pods read from the API
-	pi := &podInfo{
-		namespace: p.Namespace,
-		name:      p.Name,
-		nodeName:  p.Spec.NodeName,
-		labels:    p.Labels,
-		requests:  existingPodRequests(p),
-		ports:     podHostPorts(&p.Spec),
-
-		terminating: p.DeletionTimestamp != nil,
-	}
-	if p.Spec.Priority != nil {
-		pi.priority = *p.Spec.Priority
-	}
-	if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
-		pi.antiAffinity = compileTerms(p.Namespace, p.Labels, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
-	}
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			pi.claims = append(pi.claims, v.PersistentVolumeClaim.ClaimName)
-		} else if v.Ephemeral != nil {
-			pi.claims = append(pi.claims, p.Name+"-"+v.Name)
-		}
-	}
-	return pi
 }

@@ -47,7 +47,7 @@ type Snapshot struct {
 	nodes     map[string]*nodeInfo
 	nodeOrder []*nodeInfo // sorted by name, kept in order as nodes come and go
 
-	pods map[string]*podInfo // by namespace/name
+	pods map[podKey]*podInfo
 
 	namespaces      map[string]*v1.Namespace
 	pvcs            map[string]*v1.PersistentVolumeClaim // by namespace/name
@@ -66,6 +66,11 @@ type Snapshot struct {
 	// the existing pods' anti-affinity terms every candidate must respect.
 	podIndex  podIndex
 	antiIndex antiIndex
+	// classes group nodes that every static filter treats alike
+	// (classes.go); classList indexes them by id, with freed ids reused.
+	classes      map[string]*nodeClass
+	classList    []*nodeClass
+	freeClassIDs []int
 	// nodeLabelValues counts nodes per label value: key -> value -> nodes.
 	// Topology spread reads its domains from it.
 	nodeLabelValues map[string]map[string]int
@@ -84,7 +89,7 @@ type Snapshot struct {
 func NewSnapshot() *Snapshot {
 	return &Snapshot{
 		nodes:           map[string]*nodeInfo{},
-		pods:            map[string]*podInfo{},
+		pods:            map[podKey]*podInfo{},
 		namespaces:      map[string]*v1.Namespace{},
 		pvcs:            map[string]*v1.PersistentVolumeClaim{},
 		pvs:             map[string]*v1.PersistentVolume{},
@@ -101,6 +106,7 @@ func NewSnapshot() *Snapshot {
 		podIndex:        newPodIndex(),
 		antiIndex:       newAntiIndex(),
 		nodeLabelValues: map[string]map[string]int{},
+		classes:         map[string]*nodeClass{},
 		known:           map[Kind]bool{},
 	}
 }
@@ -130,16 +136,21 @@ func (s *Snapshot) Knows(k Kind) bool { return s.known[k] }
 
 func key(namespace, name string) string { return namespace + "/" + name }
 
-// Upsert adds or replaces an object, and marks its kind known. Secrets and
-// ConfigMaps may be given as *v1.Secret, *v1.ConfigMap or as
-// *metav1.PartialObjectMetadata; only their names are kept.
+// Upsert adds or replaces an object, and marks its kind known. Pods may be
+// given as *v1.Pod or as *PodSummary. Secrets and ConfigMaps may be given as
+// *v1.Secret, *v1.ConfigMap or as *metav1.PartialObjectMetadata; only their
+// names are kept.
 func (s *Snapshot) Upsert(obj runtime.Object) error {
 	switch o := obj.(type) {
 	case *v1.Node:
 		s.upsertNode(o)
 		s.known[KindNode] = true
 	case *v1.Pod:
-		s.upsertPod(o)
+		pi := makePodInfo(o)
+		s.upsertPod(&pi)
+		s.known[KindPod] = true
+	case *PodSummary:
+		s.upsertPod(&o.info)
 		s.known[KindPod] = true
 	case *v1.Namespace:
 		s.namespaces[o.Name] = o
@@ -201,6 +212,8 @@ func (s *Snapshot) Delete(obj runtime.Object) error {
 		s.DeleteNode(o.Name)
 	case *v1.Pod:
 		s.DeletePod(o.Namespace, o.Name)
+	case *PodSummary:
+		s.deletePod(podKey{o.info.ns, o.info.name})
 	case *v1.Namespace:
 		delete(s.namespaces, o.Name)
 	case *v1.PersistentVolumeClaim:

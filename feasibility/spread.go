@@ -98,7 +98,7 @@ func (c *candidate) newSpreadState(s *Snapshot) *spreadState {
 			if p.terminating {
 				return
 			}
-			ni, ok := s.nodes[p.nodeName]
+			ni, ok := s.nodes[p.nodeName()]
 			if !ok || ni.node == nil || !c.spreadEligible(ni.node) || !c.spreadIncludes(sc, ni.node) {
 				return
 			}

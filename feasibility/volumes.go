@@ -213,6 +213,11 @@ func (s *Snapshot) defaultStorageClass() *storagev1.StorageClass {
 }
 
 // filter checks the per-node volume plugins in the scheduler's order.
+// nodeIndependent reports whether filter passes on every node.
+func (vn *volumeNeeds) nodeIndependent() bool {
+	return vn == nil || (len(vn.rwop) == 0 && len(vn.boundPVs) == 0 && len(vn.delayed) == 0)
+}
+
 func (vn *volumeNeeds) filter(s *Snapshot, n *v1.Node) *nodeFailure {
 	if vn == nil {
 		return nil

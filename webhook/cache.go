@@ -347,7 +347,9 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 func stripObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1.Pod:
-		return stripPod(o), nil
+		// The informer keeps the pod's lean summary, which the snapshot
+		// then shares: each pod is held once, in about a hundred bytes.
+		return feasibility.SummarizePod(o), nil
 	case *v1.Node:
 		o.ManagedFields = nil
 		delete(o.Annotations, lastAppliedAnnotation)
@@ -393,85 +395,4 @@ func metadataOnly(kind string) toolscache.TransformFunc {
 			ObjectMeta: nameOnly(m.ObjectMeta),
 		}, nil
 	}
-}
-
-// stripPod keeps what the checks read of an existing pod: node, requests
-// (spec, pod-level, overhead, and the resize state in status), host ports,
-// labels, required anti-affinity, priority, claims, phase and whether it is
-// terminating.
-func stripPod(p *v1.Pod) *v1.Pod {
-	out := &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp,
-		},
-		Spec: v1.PodSpec{
-			NodeName:  p.Spec.NodeName,
-			Priority:  p.Spec.Priority,
-			Overhead:  p.Spec.Overhead,
-			Resources: p.Spec.Resources,
-		},
-		Status: v1.PodStatus{
-			Phase:              p.Status.Phase,
-			Resize:             p.Status.Resize, //nolint:staticcheck // still read for resize state
-			Resources:          p.Status.Resources,
-			AllocatedResources: p.Status.AllocatedResources,
-		},
-	}
-	if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
-		out.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution,
-		}}
-	}
-	out.Spec.InitContainers = stripContainers(p.Spec.InitContainers)
-	out.Spec.Containers = stripContainers(p.Spec.Containers)
-	for _, v := range p.Spec.Volumes {
-		switch {
-		case v.PersistentVolumeClaim != nil:
-			out.Spec.Volumes = append(out.Spec.Volumes, v1.Volume{Name: v.Name, VolumeSource: v1.VolumeSource{
-				PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: v.PersistentVolumeClaim.ClaimName}}})
-		case v.Ephemeral != nil:
-			out.Spec.Volumes = append(out.Spec.Volumes, v1.Volume{Name: v.Name, VolumeSource: v1.VolumeSource{
-				Ephemeral: &v1.EphemeralVolumeSource{}}})
-		}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodResizePending || c.Type == v1.PodResizeInProgress {
-			out.Status.Conditions = append(out.Status.Conditions, v1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
-		}
-	}
-	out.Status.InitContainerStatuses = stripStatuses(p.Status.InitContainerStatuses)
-	out.Status.ContainerStatuses = stripStatuses(p.Status.ContainerStatuses)
-	return out
-}
-
-func stripContainers(cs []v1.Container) []v1.Container {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := make([]v1.Container, len(cs))
-	for i := range cs {
-		c := &cs[i]
-		out[i] = v1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy,
-			Resources: v1.ResourceRequirements{Requests: c.Resources.Requests}}
-		for _, p := range c.Ports {
-			if p.HostPort > 0 {
-				out[i].Ports = append(out[i].Ports, v1.ContainerPort{HostPort: p.HostPort, HostIP: p.HostIP,
-					Protocol: p.Protocol, ContainerPort: p.ContainerPort})
-			}
-		}
-	}
-	return out
-}
-
-func stripStatuses(ss []v1.ContainerStatus) []v1.ContainerStatus {
-	var out []v1.ContainerStatus
-	for i := range ss {
-		s := &ss[i]
-		if s.AllocatedResources == nil && s.Resources == nil {
-			continue
-		}
-		out = append(out, v1.ContainerStatus{Name: s.Name, AllocatedResources: s.AllocatedResources, Resources: s.Resources})
-	}
-	return out
 }

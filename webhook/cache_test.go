@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/fitgate/fitgate/feasibility"
@@ -48,47 +49,51 @@ func fullPod() *v1.Pod {
 	}
 }
 
-func TestStripPod(t *testing.T) {
+func TestPodsAreCachedAsSummaries(t *testing.T) {
 	p := fullPod()
-	got := stripPod(p)
-	if got.Annotations != nil || got.ManagedFields != nil {
-		t.Error("annotations or managed fields kept")
+	out, err := stripObject(p)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got.Spec.NodeName != "node-a" || *got.Spec.Priority != 100 || got.Labels["app"] != "web" || got.Status.Phase != v1.PodRunning {
-		t.Errorf("lost what the checks read: %+v", got)
+	got, ok := out.(*feasibility.PodSummary)
+	if !ok {
+		t.Fatalf("the informer would keep a %T, want a *feasibility.PodSummary", out)
 	}
-	if got.Spec.Affinity.NodeAffinity != nil || len(got.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
-		t.Errorf("affinity = %+v, want only the required anti-affinity", got.Spec.Affinity)
+	if got.Namespace() != "apps" || got.Name() != "web-1" || got.NodeName() != "node-a" {
+		t.Errorf("summary names %s/%s on %q", got.Namespace(), got.Name(), got.NodeName())
 	}
-	c := got.Spec.Containers[0]
-	if c.Image != "" || c.Command != nil || c.Env != nil || c.Resources.Limits != nil || len(c.Ports) != 1 || c.Ports[0].HostPort != 8080 {
-		t.Errorf("container = %+v", c)
+	if key, err := toolscache.MetaNamespaceKeyFunc(got); err != nil || key != "apps/web-1" {
+		t.Errorf("informer key = %q, %v; want apps/web-1", key, err)
 	}
-	if c.Resources.Requests.Cpu().String() != "1" {
-		t.Errorf("requests lost: %v", c.Resources.Requests)
-	}
-	if got.Spec.InitContainers[0].RestartPolicy == nil {
-		t.Error("a sidecar's restart policy was lost: its requests would be counted wrong")
-	}
-	if len(got.Spec.Volumes) != 1 || got.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "data-web-1" {
-		t.Errorf("volumes = %+v, want only the claim", got.Spec.Volumes)
-	}
-	if got.Spec.Tolerations != nil || got.Status.PodIP != "" || got.Status.Conditions != nil || got.Status.ContainerStatuses != nil {
-		t.Error("kept fields the checks never read")
-	}
-	// What the engine derives from the pod is the same either way.
-	full, _ := feasibility.NewSnapshotFrom(p)
+	// What the engine derives from the pod is the same either way, also
+	// after the original pod is changed: the summary holds none of it.
 	lean, _ := feasibility.NewSnapshotFrom(got)
-	w := &feasibility.Workload{Kind: "Pod", Namespace: "apps", Name: "x", Replicas: 1, SpecPath: "spec",
-		Template: v1.PodTemplateSpec{Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c",
-			Ports: []v1.ContainerPort{{ContainerPort: 8080, HostPort: 8080}}}}}}}
-	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Status: v1.NodeStatus{Allocatable: v1.ResourceList{
-		v1.ResourceCPU: resource.MustParse("2"), v1.ResourcePods: resource.MustParse("10")}}}
+	p.Labels["app"] = "changed"
+	p.Spec.Containers[0].Ports[1].HostPort = 9090
+	full, _ := feasibility.NewSnapshotFrom(fullPod())
+	ws := []*feasibility.Workload{
+		{Kind: "Pod", Namespace: "apps", Name: "ports", Replicas: 1, SpecPath: "spec",
+			Template: v1.PodTemplateSpec{Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c",
+				Ports: []v1.ContainerPort{{ContainerPort: 8080, HostPort: 8080}}}}}}},
+		{Kind: "Pod", Namespace: "apps", Name: "cpu", Replicas: 1, SpecPath: "spec",
+			Template: v1.PodTemplateSpec{Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c",
+				Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("1")}}}}}}},
+		{Kind: "Pod", Namespace: "apps", Name: "anti", Replicas: 1, SpecPath: "spec",
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c"}}}}},
+	}
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{"kubernetes.io/hostname": "node-a"}},
+		Status: v1.NodeStatus{Allocatable: v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourcePods: resource.MustParse("10")}}}
 	_ = full.Upsert(node)
 	_ = lean.Upsert(node)
-	a, b := feasibility.Check(full, w, nil), feasibility.Check(lean, w, nil)
-	if a.Summary != b.Summary || a.Verdict != b.Verdict {
-		t.Errorf("full pod: %s %q; stripped pod: %s %q", a.Verdict, a.Summary, b.Verdict, b.Summary)
+	for _, w := range ws {
+		a, b := feasibility.Check(full, w, nil), feasibility.Check(lean, w, nil)
+		if a.Summary != b.Summary || a.Verdict != b.Verdict {
+			t.Errorf("%s: full pod: %s %q; summary: %s %q", w.Name, a.Verdict, a.Summary, b.Verdict, b.Summary)
+		}
+		if a.Verdict == feasibility.Fits {
+			t.Errorf("%s: fits, but the cached pod should block it (sidecar + 1 cpu of 2, host port 8080, anti-affinity)", w.Name)
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,7 +48,10 @@ type mirror struct {
 }
 
 func (m *mirror) observe(kind feasibility.Kind, obj runtime.Object, deleted bool) {
-	o := obj.(metav1.Object)
+	o, err := meta.Accessor(obj) // pods arrive as *feasibility.PodSummary
+	if err != nil {
+		panic(fmt.Sprintf("cache observed an object without metadata: %T", obj))
+	}
 	k := string(kind) + "/" + o.GetNamespace() + "/" + o.GetName()
 	m.mu.Lock()
 	defer m.mu.Unlock()

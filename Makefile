@@ -17,6 +17,9 @@ K8S_VERSION  := v1.37.2
 HELM_VERSION := v4.3.1
 
 TOOLS_DIR  := hack/tools
+# The scheduler framework measured beside the engine (make bench); its own
+# module, so k8s.io/kubernetes stays out of the main go.mod.
+PEER_DIR   := hack/peer
 TOOLS_DEPS := $(TOOLS_DIR)/go.mod $(TOOLS_DIR)/go.sum
 K8S_BINS   := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
 VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
@@ -58,6 +61,7 @@ run: tools build
 vet:
 	$(GO) vet ./...
 	cd $(TOOLS_DIR) && $(GO) vet ./...
+	cd $(PEER_DIR) && $(GO) vet ./...
 
 .PHONY: test-unit
 test-unit: vet
@@ -70,6 +74,7 @@ test-e2e: tools build
 .PHONY: test
 test: tools build vet
 	FITGATE_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m ./...
+	cd $(PEER_DIR) && $(GO) test -count=1 ./...
 
 ## Control-plane tools. Each target depends on the pins, so a second
 ## `make tools` with nothing changed does no work.

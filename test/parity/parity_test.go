@@ -2,9 +2,13 @@ package parity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,67 +22,128 @@ import (
 	"github.com/fitgate/fitgate/test/scenarios"
 )
 
-var rp *replayer
+// shards are independent control planes the corpus is replayed on in
+// parallel: a replay mostly waits for the scheduler to settle, and
+// scenarios cannot share a control plane, whose nodes every pod sees. rp
+// is the first, which the randomized test uses.
+var (
+	shards []*replayer
+	rp     *replayer
+)
+
+// shardCount is FITGATE_PARITY_SHARDS, 3 by default.
+func shardCount() (int, error) {
+	v := os.Getenv("FITGATE_PARITY_SHARDS")
+	if v == "" {
+		return 3, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 16 {
+		return 0, fmt.Errorf("FITGATE_PARITY_SHARDS=%q: want a number from 1 to 16", v)
+	}
+	return n, nil
+}
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	start := time.Now()
-	cp, err := controlplane.Start(context.Background(), controlplane.Options{})
+	n, err := shardCount()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the parity replay needs a local control plane: %v\n", err)
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	defer cp.Stop()
-	fmt.Fprintf(os.Stderr, "local control plane up in %v\n", time.Since(start).Round(time.Millisecond))
+	start := time.Now()
+	shards = make([]*replayer, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			shards[i], errs[i] = startShard(i)
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, sh := range shards {
+			if sh != nil {
+				_ = sh.cp.Stop()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: the parity replay needs local control planes: %v\n", err)
+		return 1
+	}
+	rp = shards[0]
+	fmt.Fprintf(os.Stderr, "%d local control planes up in %v\n", n, time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+func startShard(i int) (*replayer, error) {
+	ctx := context.Background()
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("control plane %d: %w", i, err)
+	}
 	c, err := client.New(cp.RESTConfig(), client.Options{Scheme: scheme.Scheme})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: client: %v\n", err)
-		return 1
+		_ = cp.Stop()
+		return nil, fmt.Errorf("control plane %d: client: %w", i, err)
 	}
-	rp = &replayer{cp: cp, c: c, sentinelNS: "parity-barrier"}
-	ctx := context.Background()
-	if err := c.Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rp.sentinelNS}}); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
+	sh := &replayer{cp: cp, c: c, sentinelNS: "parity-barrier"}
+	if err := c.Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sh.sentinelNS}}); err != nil {
+		_ = cp.Stop()
+		return nil, fmt.Errorf("control plane %d: %w", i, err)
 	}
-	if err := cp.WaitForDefaultServiceAccount(ctx, rp.sentinelNS); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
+	if err := cp.WaitForDefaultServiceAccount(ctx, sh.sentinelNS); err != nil {
+		_ = cp.Stop()
+		return nil, fmt.Errorf("control plane %d: %w", i, err)
 	}
-	return m.Run()
+	return sh, nil
 }
 
 // TestCorpusAgreesWithRealScheduler replays every scenario whose outcome the
 // scheduler or the apiserver decides, and compares with the expectation.
+// Scenarios are dealt round-robin to the shards, each replaying its share
+// one after another.
 func TestCorpusAgreesWithRealScheduler(t *testing.T) {
 	all, err := scenarios.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayed, engineOnly := 0, 0
-	for i, sc := range all {
-		t.Run(sc.Name, func(t *testing.T) {
-			if sc.Truth == scenarios.TruthNone {
-				engineOnly++
-				t.Logf("%s: not replayed: %s", sc.File, sc.Description)
-				return
+	var replayed, engineOnly atomic.Int32
+	var wg sync.WaitGroup
+	for k, sh := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(all); i += len(shards) {
+				sc := all[i]
+				t.Run(sc.Name, func(t *testing.T) {
+					if sc.Truth == scenarios.TruthNone {
+						engineOnly.Add(1)
+						t.Logf("%s: not replayed: %s", sc.File, sc.Description)
+						return
+					}
+					replayed.Add(1)
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+					defer cancel()
+					out, cleanup, err := sh.replay(ctx, sc, renamer{prefix: fmt.Sprintf("p%03d", i)})
+					defer cleanup()
+					if err != nil {
+						t.Fatalf("%s: replay: %v", sc.File, err)
+					}
+					if diff := judge(sc, out); diff != "" {
+						t.Errorf("%s: the real control plane disagrees: %s (pods %d, bound %d, rejected: %v, scheduler: %q)",
+							sc.File, diff, out.pods, out.bound, out.rejected, out.message)
+					}
+				})
 			}
-			replayed++
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			out, cleanup, err := rp.replay(ctx, sc, renamer{prefix: fmt.Sprintf("p%03d", i)})
-			defer cleanup()
-			if err != nil {
-				t.Fatalf("%s: replay: %v", sc.File, err)
-			}
-			if diff := judge(sc, out); diff != "" {
-				t.Errorf("%s: the real control plane disagrees: %s (pods %d, bound %d, rejected: %v, scheduler: %q)",
-					sc.File, diff, out.pods, out.bound, out.rejected, out.message)
-			}
-		})
+		}()
 	}
-	t.Logf("replayed %d scenarios against the real control plane; %d are engine-only", replayed, engineOnly)
+	wg.Wait()
+	t.Logf("replayed %d scenarios on %d control planes; %d are engine-only", replayed.Load(), len(shards), engineOnly.Load())
 }
 
 // judge compares what the control plane did with what the scenario expects.

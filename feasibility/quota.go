@@ -36,6 +36,9 @@ func checkQuotas(s *Snapshot, pod *v1.Pod, replicas int32, specPath string) (adm
 		return 0, nil
 	}
 	admitted = replicas
+	if len(s.quotas[pod.Namespace]) == 0 {
+		return admitted, nil
+	}
 	usage := quotaPodUsage(pod)
 	for _, q := range s.quotas[pod.Namespace] {
 		// spec.hard is the quota as configured; status.hard trails it by one

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,35 +11,15 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // MaxReviewBytes bounds an AdmissionReview body, as controller-runtime
 // does: two objects of at most 3 MiB each (etcd's limit, doubled for JSON)
 // and the rest.
 const MaxReviewBytes = 7 << 20
-
-// reviewCodecs decode AdmissionReviews the way controller-runtime does.
-var (
-	reviewScheme = runtime.NewScheme()
-	reviewCodecs = serializer.NewCodecFactory(reviewScheme)
-)
-
-func init() {
-	utilruntime.Must(admissionv1.AddToScheme(reviewScheme))
-	utilruntime.Must(admissionv1beta1.AddToScheme(reviewScheme))
-}
-
-// anyVersionReview decodes v1 and v1beta1 reviews alike (they have the
-// same shape), as controller-runtime's unversionedAdmissionReview does.
-type anyVersionReview struct {
-	admissionv1.AdmissionReview
-}
-
-var _ runtime.Object = &anyVersionReview{}
 
 // supportedReviewVersions are the AdmissionReview versions fitgate reads.
 // The configuration asks for v1 only; v1beta1 has the same shape.
@@ -49,19 +28,23 @@ var supportedReviewVersions = map[string]bool{
 	admissionv1beta1.SchemeGroupVersion.String(): true,
 }
 
-// checkEnvelope answers 400, with a message that says what is wrong,
-// for a body that is not an AdmissionReview fitgate can read, before
-// controller-runtime sees it.
+// reviewHandler serves AdmissionReviews. It reads the body, decodes it
+// once, checks it is an AdmissionReview fitgate can read, hands the request
+// to h through controller-runtime's admission.Webhook.Handle (which
+// recovers from panics and completes the response with the UID), and
+// answers in the review version it was asked in.
 //
-// Why: controller-runtime decodes any JSON object as a v1 review. A body
-// of another kind or an unknown version (admission.k8s.io/v2) would be
-// judged as if it were v1 and answered in a version the sender may not
-// read, and a body without a request would be "allowed" with a message
-// about kind "/, Kind=". The API server only ever sends what the
-// configuration asks for, so such a body is a client error; a 400 makes
-// the API server apply the failure policy, which never blocks a deploy
-// with the default Ignore.
-func checkEnvelope(next http.Handler) http.Handler {
+// Why not controller-runtime's own ServeHTTP: it decodes any JSON object
+// as a v1 review, so a body of another kind or an unknown version
+// (admission.k8s.io/v2) would be judged as if it were v1 and answered in a
+// version the sender may not read, and a body without a request would be
+// "allowed" with a message about kind "/, Kind=". The API server only ever
+// sends what the configuration asks for, so such a body is a client error;
+// a 400 makes the API server apply the failure policy, which never blocks a
+// deploy with the default Ignore. And decoding once matters: parsing the
+// body is most of what a review costs, and every pod create waits for it.
+func reviewHandler(h admission.Handler) http.Handler {
+	wh := &admission.Webhook{Handler: h}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeReviewError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s: AdmissionReviews are POSTed", r.Method))
@@ -80,54 +63,74 @@ func checkEnvelope(next http.Handler) http.Handler {
 			writeReviewError(w, http.StatusBadRequest, "", "the body is empty; want an AdmissionReview")
 			return
 		}
-		var env struct {
-			metav1.TypeMeta
-			Request *struct {
-				UID types.UID `json:"uid"`
-			} `json:"request"`
-		}
-		if err := json.Unmarshal(body, &env); err != nil {
-			writeReviewError(w, http.StatusBadRequest, "", truncate("the body is not an AdmissionReview: "+jsonProblem(err), 200))
+		// v1beta1 has the same shape as v1; the version is kept to answer
+		// in it. Case-sensitive and typed, like the API machinery.
+		var ar admissionv1.AdmissionReview
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &ar); err != nil {
+			uid, msg := describeBadReview(body, err)
+			writeReviewError(w, http.StatusBadRequest, uid, msg)
 			return
 		}
 		var uid types.UID
-		if env.Request != nil {
-			uid = env.Request.UID
+		if ar.Request != nil {
+			uid = ar.Request.UID
 		}
-		switch {
-		case env.Kind != "AdmissionReview":
-			writeReviewError(w, http.StatusBadRequest, uid, truncate(fmt.Sprintf("kind %q: want an AdmissionReview", env.Kind), 200))
-			return
-		case !supportedReviewVersions[env.APIVersion]:
-			writeReviewError(w, http.StatusBadRequest, uid, truncate(fmt.Sprintf(
-				"AdmissionReview version %q is not supported: want admission.k8s.io/v1", env.APIVersion), 200))
-			return
-		case env.Request == nil:
-			writeReviewError(w, http.StatusBadRequest, "", "the AdmissionReview has no request")
+		if msg := envelopeProblem(ar.Kind, ar.APIVersion, ar.Request != nil); msg != "" {
+			writeReviewError(w, http.StatusBadRequest, uid, msg)
 			return
 		}
-		// Decode it as controller-runtime will (case-sensitive, typed), so
-		// that a body it would refuse is refused here, with the request's
-		// UID: controller-runtime's own refusal carries none, which the API
-		// server would read as a broken webhook.
-		ar := anyVersionReview{}
-		ar.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
-		if _, _, err := reviewCodecs.UniversalDeserializer().Decode(body, nil, &ar); err != nil {
-			writeReviewError(w, http.StatusBadRequest, uid, truncate("the body is not an AdmissionReview: "+err.Error(), 200))
-			return
-		}
-		// controller-runtime wants exactly application/json; parameters
-		// such as a charset are fine (JSON is UTF-8 anyway).
+		// The API server sends exactly application/json; parameters such
+		// as a charset are fine (JSON is UTF-8 anyway).
 		ct := r.Header.Get("Content-Type")
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			writeReviewError(w, http.StatusUnsupportedMediaType, uid, truncate(fmt.Sprintf("content type %q: want application/json", ct), 200))
 			return
 		}
-		r.Header.Set("Content-Type", "application/json")
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		next.ServeHTTP(w, r)
+		resp := wh.Handle(r.Context(), admission.Request{AdmissionRequest: *ar.Request})
+		out := admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: ar.APIVersion, Kind: "AdmissionReview"},
+			Response: &resp.AdmissionResponse,
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out) // a failed write is the client gone
 	})
+}
+
+// envelopeProblem says what makes a review unreadable, or "".
+func envelopeProblem(kind, apiVersion string, hasRequest bool) string {
+	switch {
+	case kind != "AdmissionReview":
+		return truncate(fmt.Sprintf("kind %q: want an AdmissionReview", kind), 200)
+	case !supportedReviewVersions[apiVersion]:
+		return truncate(fmt.Sprintf("AdmissionReview version %q is not supported: want admission.k8s.io/v1", apiVersion), 200)
+	case !hasRequest:
+		return "the AdmissionReview has no request"
+	}
+	return ""
+}
+
+// describeBadReview words why a body did not decode, and finds the
+// request's UID if it has one: a refusal without the UID reads to the API
+// server as a broken webhook. Only bad input comes here, so it may parse
+// the body again, leniently.
+func describeBadReview(body []byte, decodeErr error) (types.UID, string) {
+	var env struct {
+		metav1.TypeMeta
+		Request *struct {
+			UID types.UID `json:"uid"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return "", truncate("the body is not an AdmissionReview: "+jsonProblem(err), 200)
+	}
+	var uid types.UID
+	if env.Request != nil {
+		uid = env.Request.UID
+	}
+	if msg := envelopeProblem(env.Kind, env.APIVersion, env.Request != nil); msg != "" {
+		return uid, msg
+	}
+	return uid, truncate("the body is not an AdmissionReview: "+decodeErr.Error(), 200)
 }
 
 // jsonProblem words a decoding error without Go type names.

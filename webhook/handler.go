@@ -11,10 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -83,8 +80,6 @@ type Handler struct {
 }
 
 var _ admission.Handler = (*Handler)(nil)
-
-var deserializer = serializer.NewCodecFactory(clientgoscheme.Scheme).UniversalDeserializer()
 
 // judgedKinds are the kinds fitgate judges, at the versions it registers.
 var judgedKinds = map[schema.GroupVersionKind]bool{
@@ -644,25 +639,6 @@ func withWarnings(resp admission.Response, warnings ...string) admission.Respons
 		resp.Warnings = append(resp.Warnings, warnings...)
 	}
 	return resp
-}
-
-// decode reads an object of a judged kind from the request's raw JSON.
-func decode(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
-	if len(raw) == 0 {
-		return nil, errors.New("the request has no object")
-	}
-	into, err := clientgoscheme.Scheme.New(gvk)
-	if err != nil {
-		return nil, err
-	}
-	obj, _, err := deserializer.Decode(raw, &gvk, into)
-	if err != nil {
-		return nil, err
-	}
-	if got := obj.GetObjectKind().GroupVersionKind(); !got.Empty() && got != gvk {
-		return nil, fmt.Errorf("the object is a %s, the request is for a %s", kindString(got), kindString(gvk))
-	}
-	return obj, nil
 }
 
 // kindString is "apps/v1 Deployment" rather than "apps/v1, Kind=Deployment".

@@ -102,7 +102,7 @@ func NewServer(opts ServerOptions, h admission.Handler, gatherer prometheus.Gath
 	}
 	return &Server{
 		opts:        opts,
-		hook:        checkEnvelope(&admission.Webhook{Handler: h}),
+		hook:        reviewHandler(h),
 		gatherer:    gatherer,
 		readyChecks: map[string]healthz.Checker{},
 		readyCh:     make(chan struct{}),

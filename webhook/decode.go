@@ -84,10 +84,16 @@ var leanDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object, err
 		})
 	},
 	appsv1.SchemeGroupVersion.WithKind("Deployment"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanDeployment) runtime.Object { w.Deployment.ObjectMeta = w.Metadata.ObjectMeta; return &w.Deployment })
+		return lean(raw, func(w *leanDeployment) runtime.Object {
+			w.Deployment.ObjectMeta = w.Metadata.ObjectMeta
+			return &w.Deployment
+		})
 	},
 	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanReplicaSet) runtime.Object { w.ReplicaSet.ObjectMeta = w.Metadata.ObjectMeta; return &w.ReplicaSet })
+		return lean(raw, func(w *leanReplicaSet) runtime.Object {
+			w.ReplicaSet.ObjectMeta = w.Metadata.ObjectMeta
+			return &w.ReplicaSet
+		})
 	},
 	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): func(raw []byte) (runtime.Object, error) {
 		return lean(raw, func(w *leanStatefulSet) runtime.Object {
@@ -96,7 +102,10 @@ var leanDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object, err
 		})
 	},
 	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanDaemonSet) runtime.Object { w.DaemonSet.ObjectMeta = w.Metadata.ObjectMeta; return &w.DaemonSet })
+		return lean(raw, func(w *leanDaemonSet) runtime.Object {
+			w.DaemonSet.ObjectMeta = w.Metadata.ObjectMeta
+			return &w.DaemonSet
+		})
 	},
 	batchv1.SchemeGroupVersion.WithKind("Job"): func(raw []byte) (runtime.Object, error) {
 		return lean(raw, func(w *leanJob) runtime.Object { w.Job.ObjectMeta = w.Metadata.ObjectMeta; return &w.Job })

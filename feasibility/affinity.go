@@ -83,13 +83,13 @@ func mergeLabelKeys(sel labels.Selector, match, mismatch []string, podLabels map
 
 // matches reports whether a pod in namespace ns with the given labels is
 // selected by the term. nsLabels are the labels of namespace ns.
-func (t *affinityTerm) matches(ns string, podLabels map[string]string, nsLabels labels.Set) bool {
+func (t *affinityTerm) matches(ns string, podLabels labels.Labels, nsLabels labels.Set) bool {
 	if _, ok := t.namespaces[ns]; !ok {
 		if t.nsSelector == nil || !t.nsSelector.Matches(nsLabels) {
 			return false
 		}
 	}
-	return t.selector.Matches(labels.Set(podLabels))
+	return t.selector.Matches(podLabels)
 }
 
 // namespaceLabels returns a namespace's labels. A namespace the snapshot has
@@ -122,7 +122,7 @@ type affinityState struct {
 	foreignAnti bool
 }
 
-func (c *candidate) matchesAllAffinity(ns string, podLabels map[string]string, nsLabels labels.Set) bool {
+func (c *candidate) matchesAllAffinity(ns string, podLabels labels.Labels, nsLabels labels.Set) bool {
 	for i := range c.affinity {
 		if !c.affinity[i].matches(ns, podLabels, nsLabels) {
 			return false
@@ -144,7 +144,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		// A pod counts for affinity only if it matches every term, so the
 		// pods the first term selects are the only candidates.
 		s.forEachTermPod(&c.affinity[0], func(p *podInfo, nodeLabels map[string]string) {
-			if ns := p.namespace(); c.matchesAllAffinity(ns, p.labelMap(), s.namespaceLabels(ns)) {
+			if ns := p.namespace(); c.matchesAllAffinity(ns, p.shape.labels, s.namespaceLabels(ns)) {
 				for i := range c.affinity {
 					if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
 						st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
@@ -166,7 +166,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 	}
 	candNsLabels := s.namespaceLabels(c.ns)
 	s.antiIndex.forEachFor(c.ns, c.labels, func(g *antiTermGroup) {
-		if !g.term.matches(c.ns, c.labels, candNsLabels) {
+		if !g.term.matches(c.ns, labels.Set(c.labels), candNsLabels) {
 			return
 		}
 		for nodeName, n := range g.onNode {
@@ -220,7 +220,7 @@ func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
 		st.existingAnti = map[topologyPair]int{}
 	}
 	nsl := s.namespaceLabels(c.ns)
-	if c.matchesAllAffinity(c.ns, c.labels, nsl) {
+	if c.matchesAllAffinity(c.ns, labels.Set(c.labels), nsl) {
 		for i := range c.affinity {
 			if v, ok := n.Labels[c.affinity[i].topologyKey]; ok {
 				st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
@@ -229,7 +229,7 @@ func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
 	}
 	for i := range c.antiAffinity {
 		t := &c.antiAffinity[i]
-		if t.matches(c.ns, c.labels, nsl) {
+		if t.matches(c.ns, labels.Set(c.labels), nsl) {
 			if v, ok := n.Labels[t.topologyKey]; ok {
 				st.antiCounts[topologyPair{t.topologyKey, v}]++
 				st.existingAnti[topologyPair{t.topologyKey, v}]++
@@ -255,7 +255,7 @@ func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFail
 		}
 		// The first pod of a group with affinity to itself may go anywhere
 		// that has the topology labels, provided nothing else matches yet.
-		if !podsExist && !(len(st.affinityCounts) == 0 && c.matchesAllAffinity(c.ns, c.labels, s.namespaceLabels(c.ns))) {
+		if !podsExist && !(len(st.affinityCounts) == 0 && c.matchesAllAffinity(c.ns, labels.Set(c.labels), s.namespaceLabels(c.ns))) {
 			return &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
 		}
 	}

@@ -15,20 +15,20 @@ import (
 // grouped by identity with a count per node. All are updated as pods come
 // and go, so a check never rebuilds them.
 
-// podIndex finds bound pods by namespace and label. Pods with identical
-// labels (a workload's replicas) form one group, so a selector is matched
-// once per group rather than once per pod.
+// podIndex finds bound pods by namespace and label. Pods of one shape (a
+// workload's replicas) form one group, so a selector is matched once per
+// group rather than once per pod.
 type podIndex struct {
 	byNS map[string]*nsPods
 }
 
 type nsPods struct {
-	groups  map[*internedLabels]*labelGroup
-	byLabel map[string]map[*labelGroup]struct{} // "key=value" -> groups
+	groups  map[*podShape]*labelGroup
+	byLabel map[string][]*labelGroup // "key=value" -> groups
 }
 
 type labelGroup struct {
-	labels *internedLabels
+	labels labelList
 	pods   []*podInfo
 }
 
@@ -40,21 +40,16 @@ func (ix *podIndex) add(p *podInfo) {
 	ns := p.namespace()
 	np := ix.byNS[ns]
 	if np == nil {
-		np = &nsPods{groups: map[*internedLabels]*labelGroup{}, byLabel: map[string]map[*labelGroup]struct{}{}}
+		np = &nsPods{groups: map[*podShape]*labelGroup{}, byLabel: map[string][]*labelGroup{}}
 		ix.byNS[ns] = np
 	}
-	g := np.groups[p.labels]
+	g := np.groups[p.shape]
 	if g == nil {
-		g = &labelGroup{labels: p.labels}
-		np.groups[p.labels] = g
-		for k, v := range p.labels.m {
-			kv := k + "=" + v
-			set := np.byLabel[kv]
-			if set == nil {
-				set = map[*labelGroup]struct{}{}
-				np.byLabel[kv] = set
-			}
-			set[g] = struct{}{}
+		g = &labelGroup{labels: p.shape.labels}
+		np.groups[p.shape] = g
+		for _, l := range g.labels {
+			kv := l.key + "=" + l.value
+			np.byLabel[kv] = append(np.byLabel[kv], g)
 		}
 	}
 	g.pods = append(g.pods, p)
@@ -66,7 +61,7 @@ func (ix *podIndex) remove(p *podInfo) {
 	if np == nil {
 		return
 	}
-	g := np.groups[p.labels]
+	g := np.groups[p.shape]
 	if g == nil {
 		return
 	}
@@ -82,14 +77,17 @@ func (ix *podIndex) remove(p *podInfo) {
 		}
 		return
 	}
-	delete(np.groups, p.labels)
-	for k, v := range p.labels.m {
-		kv := k + "=" + v
-		if set := np.byLabel[kv]; set != nil {
-			delete(set, g)
-			if len(set) == 0 {
-				delete(np.byLabel, kv)
-			}
+	delete(np.groups, p.shape)
+	for _, l := range g.labels {
+		kv := l.key + "=" + l.value
+		groups := np.byLabel[kv]
+		if i := slices.Index(groups, g); i >= 0 {
+			groups = slices.Delete(groups, i, i+1)
+		}
+		if len(groups) == 0 {
+			delete(np.byLabel, kv)
+		} else {
+			np.byLabel[kv] = groups
 		}
 	}
 	if len(np.groups) == 0 {
@@ -109,7 +107,7 @@ func (ix *podIndex) forEachMatching(ns string, sel labels.Selector, fn func(*pod
 	if !selectable {
 		return // matches nothing
 	}
-	var narrowed map[*labelGroup]struct{}
+	var narrowed []*labelGroup
 	narrowedOK := false
 	for _, r := range reqs {
 		var value string
@@ -124,23 +122,23 @@ func (ix *podIndex) forEachMatching(ns string, sel labels.Selector, fn func(*pod
 		default:
 			continue
 		}
-		set := np.byLabel[r.Key()+"="+value]
-		if !narrowedOK || len(set) < len(narrowed) {
-			narrowed, narrowedOK = set, true
+		groups := np.byLabel[r.Key()+"="+value]
+		if !narrowedOK || len(groups) < len(narrowed) {
+			narrowed, narrowedOK = groups, true
 		}
 		if len(narrowed) == 0 {
 			return
 		}
 	}
 	visit := func(g *labelGroup) {
-		if sel.Matches(labels.Set(g.labels.m)) {
+		if sel.Matches(g.labels) {
 			for _, p := range g.pods {
 				fn(p)
 			}
 		}
 	}
 	if narrowedOK {
-		for g := range narrowed {
+		for _, g := range narrowed {
 			visit(g)
 		}
 		return
@@ -179,12 +177,11 @@ type antiIndex struct {
 	groups  map[string]*antiTermGroup
 	byNS    map[string]*antiBucket
 	anyNS   *antiBucket
-	termKey map[*podInfo][]string
 }
 
 func newAntiIndex() antiIndex {
 	return antiIndex{groups: map[string]*antiTermGroup{}, byNS: map[string]*antiBucket{},
-		anyNS: newAntiBucket(), termKey: map[*podInfo][]string{}}
+		anyNS: newAntiBucket()}
 }
 
 // antiBucket files term groups by a "key=value" their selector requires,
@@ -276,10 +273,9 @@ func (t *affinityTerm) identity(ownerNS string) string {
 }
 
 func (ax *antiIndex) add(p *podInfo) {
-	terms := p.antiAffinity()
+	terms, ids := p.antiAffinity(), p.antiIDs()
 	for i := range terms {
-		t := &terms[i]
-		id := t.identity(p.namespace())
+		t, id := &terms[i], ids[i]
 		g := ax.groups[id]
 		if g == nil {
 			g = &antiTermGroup{term: *t, ownerNS: p.namespace(), onNode: map[string]int{}, requires: requiredLabel(t.selector)}
@@ -296,12 +292,11 @@ func (ax *antiIndex) add(p *podInfo) {
 			}
 		}
 		g.onNode[p.nodeName()]++
-		ax.termKey[p] = append(ax.termKey[p], id)
 	}
 }
 
 func (ax *antiIndex) remove(p *podInfo) {
-	for _, id := range ax.termKey[p] {
+	for _, id := range p.antiIDs() {
 		g := ax.groups[id]
 		if g == nil {
 			continue
@@ -326,7 +321,6 @@ func (ax *antiIndex) remove(p *podInfo) {
 			}
 		}
 	}
-	delete(ax.termKey, p)
 }
 
 // forEachFor calls fn for every term group that could select a pod with

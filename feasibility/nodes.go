@@ -150,7 +150,7 @@ func (ni *nodeInfo) addPod(p *podInfo) {
 		ni.class.remove(ni)
 	}
 	ni.podCount++
-	ni.requested.add(p.requests, 1)
+	ni.requested.add(p.shape.requests, 1)
 	ni.ports.add(p.ports())
 	if ni.class != nil {
 		ni.class.insert(ni)
@@ -162,7 +162,7 @@ func (ni *nodeInfo) removePod(p *podInfo) {
 		ni.class.remove(ni)
 	}
 	ni.podCount--
-	ni.requested.add(p.requests, -1)
+	ni.requested.add(p.shape.requests, -1)
 	ni.ports.remove(p.ports())
 	if ni.class != nil {
 		ni.class.insert(ni)

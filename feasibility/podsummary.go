@@ -65,15 +65,13 @@ func (ps *PodSummary) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: ps.Namespace(), Name: ps.info.name}
 }
 
-// podInfo is what the engine keeps of an existing pod.
+// podInfo is what the engine keeps of an existing pod: its identity, and
+// a shape shared with every pod made from the same template.
 type podInfo struct {
-	ns       unique.Handle[string]
-	node     unique.Handle[string] // the zero handle when the pod is not bound
-	name     string
-	labels   *internedLabels
-	requests resources
-	// extra holds what few pods have; nil for most.
-	extra *podExtra
+	ns    unique.Handle[string]
+	node  unique.Handle[string] // the zero handle when the pod is not bound
+	name  string
+	shape *podShape
 	// terminating pods still hold resources but no longer count for
 	// topology spread, as in the scheduler.
 	terminating bool
@@ -81,11 +79,23 @@ type podInfo struct {
 	terminal bool
 }
 
+// podShape is what the filters read of a pod beyond its identity. The
+// replicas of a workload have the same one, so it is interned: one copy
+// per distinct shape, however many pods have it.
+type podShape struct {
+	labels   labelList
+	requests resources
+	// extra holds what few pods have; nil for most.
+	extra *podExtra
+}
+
 type podExtra struct {
 	ports []hostPort
 	// antiAffinity holds the pod's required anti-affinity terms, which
-	// other pods must respect (the symmetric half of InterPodAffinity).
+	// other pods must respect (the symmetric half of InterPodAffinity),
+	// and antiIDs their identities (antiIndex).
 	antiAffinity []affinityTerm
+	antiIDs      []string
 	// claims are the PVC names (in the pod's namespace) the pod mounts.
 	claims []string
 }
@@ -99,27 +109,32 @@ func (p *podInfo) nodeName() string {
 	return p.node.Value()
 }
 
-func (p *podInfo) labelMap() map[string]string { return p.labels.m }
-
 func (p *podInfo) ports() []hostPort {
-	if p.extra == nil {
+	if p.shape.extra == nil {
 		return nil
 	}
-	return p.extra.ports
+	return p.shape.extra.ports
 }
 
 func (p *podInfo) antiAffinity() []affinityTerm {
-	if p.extra == nil {
+	if p.shape.extra == nil {
 		return nil
 	}
-	return p.extra.antiAffinity
+	return p.shape.extra.antiAffinity
+}
+
+func (p *podInfo) antiIDs() []string {
+	if p.shape.extra == nil {
+		return nil
+	}
+	return p.shape.extra.antiIDs
 }
 
 func (p *podInfo) claims() []string {
-	if p.extra == nil {
+	if p.shape.extra == nil {
 		return nil
 	}
-	return p.extra.claims
+	return p.shape.extra.claims
 }
 
 func makePodInfo(p *v1.Pod) podInfo {
@@ -127,18 +142,25 @@ func makePodInfo(p *v1.Pod) podInfo {
 	pi := podInfo{
 		ns:          unique.Make(p.Namespace),
 		name:        p.Name,
-		labels:      internLabels(p.Labels),
-		requests:    existingPodRequests(p),
+		shape:       makeShape(p),
 		terminating: p.DeletionTimestamp != nil,
 		terminal:    p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed,
 	}
 	if p.Spec.NodeName != "" {
 		pi.node = unique.Make(p.Spec.NodeName)
 	}
+	return pi
+}
+
+func makeShape(p *v1.Pod) *podShape {
+	sh := podShape{labels: newLabelList(p.Labels), requests: existingPodRequests(p)}
 	var extra podExtra
 	extra.ports = podHostPorts(&p.Spec)
 	if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
 		extra.antiAffinity = compileTerms(p.Namespace, p.Labels, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+		for i := range extra.antiAffinity {
+			extra.antiIDs = append(extra.antiIDs, extra.antiAffinity[i].identity(p.Namespace))
+		}
 	}
 	for _, v := range p.Spec.Volumes {
 		if v.PersistentVolumeClaim != nil {
@@ -148,49 +170,116 @@ func makePodInfo(p *v1.Pod) podInfo {
 		}
 	}
 	if len(extra.ports) > 0 || len(extra.antiAffinity) > 0 || len(extra.claims) > 0 {
-		pi.extra = &extra
+		sh.extra = &extra
 	}
-	return pi
+	return shapePool.intern(sh.key(p.Labels), func() *podShape { return &sh })
 }
 
-// internedLabels is a label map shared by every pod that carries exactly
-// these labels. It is never modified.
-type internedLabels struct{ m map[string]string }
-
-var noLabels = &internedLabels{}
-
-// labelPool interns label maps. Entries are weak: a map no pod refers to
-// any more is collected, and its entry removed.
-var labelPool = struct {
-	sync.Mutex
-	m map[string]weak.Pointer[internedLabels]
-}{m: map[string]weak.Pointer[internedLabels]{}}
-
-func internLabels(l map[string]string) *internedLabels {
-	if len(l) == 0 {
-		return noLabels
+// key encodes everything a shape holds. Anti-affinity terms are named by
+// their identities, which include the namespace they default to.
+func (sh *podShape) key(podLabels map[string]string) string {
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	key := labelKey(l)
-	labelPool.Lock()
-	defer labelPool.Unlock()
-	if wp, ok := labelPool.m[key]; ok {
-		if il := wp.Value(); il != nil {
-			return il
+	num := func(v int64) { b = binary.AppendVarint(b, v) }
+	str(labelKey(podLabels))
+	num(sh.requests.MilliCPU)
+	num(sh.requests.Memory)
+	num(sh.requests.Ephemeral)
+	names := sh.requests.scalarNames()
+	num(int64(len(names)))
+	for _, n := range names {
+		str(string(n))
+		num(sh.requests.Scalar[n])
+	}
+	if e := sh.extra; e != nil {
+		num(int64(len(e.ports)))
+		for _, hp := range e.ports {
+			str(hp.ip)
+			str(string(hp.protocol))
+			num(int64(hp.port))
+		}
+		num(int64(len(e.antiIDs)))
+		for _, id := range e.antiIDs {
+			str(id)
+		}
+		num(int64(len(e.claims)))
+		for _, c := range e.claims {
+			str(c)
 		}
 	}
-	il := &internedLabels{m: maps.Clone(l)}
-	labelPool.m[key] = weak.Make(il)
-	runtime.AddCleanup(il, forgetLabels, key)
-	return il
+	return string(b)
 }
 
-func forgetLabels(key string) {
-	labelPool.Lock()
-	defer labelPool.Unlock()
-	if wp, ok := labelPool.m[key]; ok && wp.Value() == nil {
-		delete(labelPool.m, key)
+// internPool hands out one shared value per key. Entries are weak: a value
+// nothing refers to any more is collected, and its entry removed.
+type internPool[T any] struct {
+	mu sync.Mutex
+	m  map[string]weak.Pointer[T]
+}
+
+func (p *internPool[T]) intern(key string, make func() *T) *T {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]weak.Pointer[T]{}
+	}
+	if wp, ok := p.m[key]; ok {
+		if v := wp.Value(); v != nil {
+			return v
+		}
+	}
+	v := make()
+	p.m[key] = weak.Make(v)
+	runtime.AddCleanup(v, p.forget, key)
+	return v
+}
+
+func (p *internPool[T]) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.m[key]; ok && wp.Value() == nil {
+		delete(p.m, key)
 	}
 }
+
+var shapePool internPool[podShape]
+
+// labelList is a pod's labels, sorted by key: a fraction of a map's size,
+// and as quick to search for the handful of labels a pod carries. It
+// implements labels.Labels, so selectors match it directly.
+type labelList []labelPair
+
+type labelPair struct{ key, value string }
+
+func newLabelList(m map[string]string) labelList {
+	if len(m) == 0 {
+		return nil
+	}
+	l := make(labelList, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		l = append(l, labelPair{k, m[k]})
+	}
+	return l
+}
+
+// Lookup implements labels.Labels.
+func (l labelList) Lookup(key string) (string, bool) {
+	for i := range l {
+		if l[i].key == key {
+			return l[i].value, true
+		}
+	}
+	return "", false
+}
+
+// Has implements labels.Labels.
+func (l labelList) Has(key string) bool { _, ok := l.Lookup(key); return ok }
+
+// Get implements labels.Labels.
+func (l labelList) Get(key string) string { v, _ := l.Lookup(key); return v }
 
 // labelKey encodes a label map canonically: sorted, each key and value
 // preceded by its length, so no content can make two maps collide.

@@ -100,8 +100,9 @@ type Cache struct {
 	done    chan struct{} // closed when every informer has synced
 
 	// nodes are the resource versions of the nodes the snapshot holds, for
-	// WaitForNodes (freshness.go).
-	nodes nodeVersions
+	// WaitForNodes (freshness.go), which shares LISTs through nodeLists.
+	nodes     nodeVersions
+	nodeLists sharedLists
 }
 
 type cacheSource struct {

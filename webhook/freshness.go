@@ -34,17 +34,19 @@ var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"
 // freshnessPoll is how often WaitForNodes looks at the cache again.
 const freshnessPoll = 10 * time.Millisecond
 
-// WaitForNodes implements Freshness with one LIST of the nodes' metadata
+// WaitForNodes implements Freshness with a LIST of the nodes' metadata
 // (resourceVersion unset: a consistent read, served from the API server's
 // watch cache) and a comparison with the versions the snapshot holds.
+//
+// Denials can come in bursts (a CI loop re-applying a pod that never
+// fits), and on a large cluster each LIST is megabytes for the API server
+// to send. So concurrent callers share LISTs: a caller joins the next LIST
+// to start, never one already under way (that one may predate the state
+// the caller judged), and at most one LIST runs at a time.
 func (c *Cache) WaitForNodes(ctx context.Context) (current, waited bool, err error) {
-	list, err := c.metaClient.Resource(nodesResource).List(ctx, metav1.ListOptions{})
+	want, err := c.nodeLists.await(ctx, c.listNodeVersions)
 	if err != nil {
 		return false, false, err
-	}
-	want := make(map[string]string, len(list.Items))
-	for i := range list.Items {
-		want[list.Items[i].Name] = list.Items[i].ResourceVersion
 	}
 	t := time.NewTicker(freshnessPoll)
 	defer t.Stop()
@@ -58,6 +60,77 @@ func (c *Cache) WaitForNodes(ctx context.Context) (current, waited bool, err err
 			return false, true, nil
 		case <-t.C:
 		}
+	}
+}
+
+// nodeListTimeout bounds a shared LIST; each caller also stops waiting when
+// its own context ends.
+const nodeListTimeout = 10 * time.Second
+
+func (c *Cache) listNodeVersions() (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), nodeListTimeout)
+	defer cancel()
+	list, err := c.metaClient.Resource(nodesResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]string, len(list.Items))
+	for i := range list.Items {
+		want[list.Items[i].Name] = list.Items[i].ResourceVersion
+	}
+	return want, nil
+}
+
+// sharedLists runs LISTs on behalf of concurrent callers.
+type sharedLists struct {
+	mu      sync.Mutex
+	next    *listCall // not started yet; new callers join it
+	running bool
+}
+
+type listCall struct {
+	done chan struct{}
+	want map[string]string
+	err  error
+}
+
+// await joins the next LIST, starting it if none is under way, and waits
+// for its result or for ctx to end.
+func (f *sharedLists) await(ctx context.Context, list func() (map[string]string, error)) (map[string]string, error) {
+	f.mu.Lock()
+	call := f.next
+	if call == nil {
+		call = &listCall{done: make(chan struct{})}
+		f.next = call
+	}
+	if !f.running {
+		f.running = true
+		go f.run(list)
+	}
+	f.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.want, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run starts the waiting LIST, and the one queued behind it, until none is
+// waiting.
+func (f *sharedLists) run(list func() (map[string]string, error)) {
+	for {
+		f.mu.Lock()
+		call := f.next
+		f.next = nil
+		if call == nil {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		call.want, call.err = list()
+		close(call.done)
 	}
 }
 

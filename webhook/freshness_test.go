@@ -3,7 +3,9 @@ package webhook
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +168,76 @@ func TestCacheWaitForNodes(t *testing.T) {
 			t.Fatalf("a node made again keeps its tombstone: %v, %v", c.nodes.gone, c.nodes.rv)
 		}
 	})
+}
+
+// TestSharedListsCoalesceWithoutStaleReads checks that callers arriving
+// while a LIST runs share the next one (not the running one, which may
+// predate what they judged), and that only one LIST runs at a time.
+func TestSharedListsCoalesceWithoutStaleReads(t *testing.T) {
+	var f sharedLists
+	var mu sync.Mutex
+	calls, running, maxRunning := 0, 0, 0
+	release := make(chan struct{})
+	list := func() (map[string]string, error) {
+		mu.Lock()
+		calls++
+		n := calls
+		running++
+		maxRunning = max(maxRunning, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return map[string]string{"call": strconv.Itoa(n)}, nil
+	}
+	ctx := context.Background()
+	first := make(chan map[string]string, 1)
+	go func() { w, _ := f.await(ctx, list); first <- w }()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return calls == 1 })
+	// Ten callers arrive while the first LIST runs: they must all get the
+	// second LIST, and there must be exactly one.
+	later := make(chan map[string]string, 10)
+	for range 10 {
+		go func() { w, _ := f.await(ctx, list); later <- w }()
+	}
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.next != nil
+	})
+	time.Sleep(20 * time.Millisecond) // let the ten join
+	close(release)
+	if w := <-first; w["call"] != "1" {
+		t.Errorf("first caller got LIST %s, want 1", w["call"])
+	}
+	for range 10 {
+		if w := <-later; w["call"] != "2" {
+			t.Errorf("a caller that arrived during LIST 1 got LIST %s, want 2", w["call"])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 || maxRunning != 1 {
+		t.Errorf("%d LISTs, at most %d at once; want 2 and 1", calls, maxRunning)
+	}
+	// A caller whose context ends stops waiting.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	block := make(chan struct{})
+	defer close(block)
+	if _, err := f.await(cctx, func() (map[string]string, error) { <-block; return nil, nil }); err == nil {
+		t.Error("a cancelled caller got a result")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -174,9 +174,9 @@ type antiTermGroup struct {
 // whose selector requires a label value is filed under it, so a candidate
 // only meets the terms that could select it.
 type antiIndex struct {
-	groups  map[string]*antiTermGroup
-	byNS    map[string]*antiBucket
-	anyNS   *antiBucket
+	groups map[string]*antiTermGroup
+	byNS   map[string]*antiBucket
+	anyNS  *antiBucket
 }
 
 func newAntiIndex() antiIndex {

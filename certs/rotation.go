@@ -84,36 +84,55 @@ func NeedsRotation(caPEM, certPEM, keyPEM []byte, dnsNames []string, now time.Ti
 // servingReason is NeedsRotation with parsed CAs and required IPs; it
 // returns "" when the pair is fine.
 func servingReason(cas []*x509.Certificate, certPEM, keyPEM []byte, dnsNames []string, ips []net.IP, now time.Time, policy RotationPolicy) string {
+	cert, issuer, reason := checkServing(cas, certPEM, keyPEM, dnsNames, ips, now)
+	if reason != "" {
+		return reason
+	}
+	if policy.Due(cert, now) {
+		return fmt.Sprintf("certificate expires at %s, inside its rotation window", cert.NotAfter.Format(time.RFC3339))
+	}
+	if policy.Due(issuer, now) {
+		return fmt.Sprintf("CA expires at %s, inside its rotation window", issuer.NotAfter.Format(time.RFC3339))
+	}
+	return ""
+}
+
+// checkServing is servingReason without the rotation windows: it returns
+// the parsed certificate and the CA in cas that signed it, or why the pair
+// is unusable at now (missing, unparsable, mismatched, not yet or no longer
+// valid, lacking SANs, not verifying for server auth). Material.go judges
+// the windows itself while the next CA is staged.
+func checkServing(cas []*x509.Certificate, certPEM, keyPEM []byte, dnsNames []string, ips []net.IP, now time.Time) (cert, issuer *x509.Certificate, reason string) {
 	switch {
 	case len(certPEM) == 0:
-		return "certificate missing"
+		return nil, nil, "certificate missing"
 	case len(keyPEM) == 0:
-		return "private key missing"
+		return nil, nil, "private key missing"
 	}
 	certs, err := ParseCertificatesPEM(certPEM)
 	if err != nil {
-		return "certificate unparsable: " + err.Error()
+		return nil, nil, "certificate unparsable: " + err.Error()
 	}
-	cert := certs[0]
+	cert = certs[0]
 	key, err := ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
-		return "private key unparsable: " + err.Error()
+		return nil, nil, "private key unparsable: " + err.Error()
 	}
 	if !publicKeysEqual(cert, key.Public()) {
-		return "private key does not match certificate"
+		return nil, nil, "private key does not match certificate"
 	}
-	issuer := findIssuer(cert, cas)
+	issuer = findIssuer(cert, cas)
 	if issuer == nil {
-		return "certificate not signed by the CA"
+		return nil, nil, "certificate not signed by the CA"
 	}
 	if r := validityReason("certificate", cert, now); r != "" {
-		return r
+		return nil, nil, r
 	}
 	if r := validityReason("CA", issuer, now); r != "" {
-		return r
+		return nil, nil, r
 	}
 	if missing := missingSANs(cert, dnsNames, ips); len(missing) > 0 {
-		return "certificate lacks SANs " + strings.Join(missing, ", ")
+		return nil, nil, "certificate lacks SANs " + strings.Join(missing, ", ")
 	}
 	// A catch-all for what the checks above do not spell out, e.g. a
 	// certificate without the serverAuth extended key usage.
@@ -124,15 +143,9 @@ func servingReason(cas []*x509.Certificate, certPEM, keyPEM []byte, dnsNames []s
 		CurrentTime: now,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}); err != nil {
-		return "certificate does not verify: " + err.Error()
+		return nil, nil, "certificate does not verify: " + err.Error()
 	}
-	if policy.Due(cert, now) {
-		return fmt.Sprintf("certificate expires at %s, inside its rotation window", cert.NotAfter.Format(time.RFC3339))
-	}
-	if policy.Due(issuer, now) {
-		return fmt.Sprintf("CA expires at %s, inside its rotation window", issuer.NotAfter.Format(time.RFC3339))
-	}
-	return ""
+	return cert, issuer, ""
 }
 
 // findIssuer returns the CA in cas that signed cert, or nil.

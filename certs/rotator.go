@@ -74,6 +74,12 @@ type Rotator struct {
 	// CheckInterval (default DefaultCheckInterval) is how often Run
 	// re-checks without being prompted by a watch event.
 	CheckInterval time.Duration
+	// CAPublishLead is how long a new CA is published in the bundle before
+	// it signs serving certificates (see IssueConfig.CAPublishLead).
+	// Default: DefaultCAPublishLead for CheckInterval and the rotation
+	// window of a CAValidity CA: two check intervals, at least a minute,
+	// at most a third of that window.
+	CAPublishLead time.Duration
 	// Now (default time.Now) is the clock certificates are judged and
 	// issued by; tests inject their own.
 	Now func() time.Time
@@ -119,17 +125,21 @@ func (r *Rotator) complete() error {
 		if r.Now == nil {
 			r.Now = time.Now
 		}
+		if r.CAPublishLead == 0 {
+			r.CAPublishLead = DefaultCAPublishLead(r.CheckInterval, r.RotateBefore.Window(r.CAValidity+clockSkew))
+		}
 		var dnsNames []string
 		if r.ServiceName != "" {
 			dnsNames = ServiceDNSNames(r.ServiceName, r.Namespace)
 		}
 		r.cfg = IssueConfig{
-			CACommonName: r.CACommonName,
-			DNSNames:     append(dnsNames, r.ExtraDNSNames...),
-			IPs:          r.IPs,
-			Validity:     r.Validity,
-			CAValidity:   r.CAValidity,
-			RotateBefore: r.RotateBefore,
+			CACommonName:  r.CACommonName,
+			DNSNames:      append(dnsNames, r.ExtraDNSNames...),
+			IPs:           r.IPs,
+			Validity:      r.Validity,
+			CAValidity:    r.CAValidity,
+			RotateBefore:  r.RotateBefore,
+			CAPublishLead: r.CAPublishLead,
 		}
 
 		var errs []error
@@ -253,9 +263,12 @@ func (r *Rotator) newBackoff() wait.Backoff {
 
 // Sync brings the Secret, the webhook configuration and the files up to
 // date once, and marks the rotator ready when all three are. The order
-// matters for CA rotation: the new bundle is published before this replica
-// serves a certificate from the new CA. It is safe to call concurrently with
-// Run, e.g. from a test that wants a check now.
+// matters for CA rotation: the bundle is published before this replica
+// serves a certificate from a CA new to it. (Reconcile already keeps a new
+// CA published for CAPublishLead before it signs; the order keeps a
+// replica from serving ahead of its own injection should that fail.) It is
+// safe to call concurrently with Run, e.g. from a test that wants a check
+// now.
 func (r *Rotator) Sync(ctx context.Context) error {
 	if err := r.complete(); err != nil {
 		return err

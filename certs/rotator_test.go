@@ -59,8 +59,10 @@ func mustSync(t *testing.T, r *Rotator) {
 }
 
 // consistent checks the invariant a successful Sync establishes: the Secret
-// is valid at now, CertDir holds its serving pair with tight modes, and
-// every webhook trusts its CA bundle.
+// is settled at now (Reconcile has nothing to do) and its bundle trusts its
+// serving pair, CertDir holds that pair with tight modes, and every webhook
+// trusts the CA bundle. The serving pair may be inside its rotation window,
+// while its CA is being replaced; NeedsRotation would flag that.
 func consistent(c kubernetes.Interface, r *Rotator, now time.Time) (Material, error) {
 	ctx := context.Background()
 	sec, err := c.CoreV1().Secrets(testNamespace).Get(ctx, testSecret, metav1.GetOptions{})
@@ -68,11 +70,15 @@ func consistent(c kubernetes.Interface, r *Rotator, now time.Time) (Material, er
 		return Material{}, err
 	}
 	m := MaterialFromSecret(sec)
-	if need, why := NeedsRotation(m.CABundle, m.Cert, m.Key, ServiceDNSNames(testService, testNamespace), now, RotationPolicy{}); need {
-		return m, fmt.Errorf("Secret needs rotation: %s", why)
+	cas, err := ParseCertificatesPEM(m.CABundle)
+	if err != nil {
+		return m, fmt.Errorf("Secret's CA bundle: %w", err)
 	}
-	if _, reason := signingCA(m, now, RotationPolicy{}); reason != "" {
-		return m, fmt.Errorf("Secret's CA: %s", reason)
+	if _, _, why := checkServing(cas, m.Cert, m.Key, ServiceDNSNames(testService, testNamespace), nil, now); why != "" {
+		return m, fmt.Errorf("Secret's serving pair: %s", why)
+	}
+	if p, err := Reconcile(m, r.cfg, now); err != nil || p.Action != ActionNone {
+		return m, fmt.Errorf("Secret not settled: %v (%s), %v", p.Action, p.Reason, err)
 	}
 	for name, want := range map[string][]byte{"tls.crt": m.Cert, "tls.key": m.Key} {
 		path := filepath.Join(r.CertDir, name)
@@ -266,16 +272,21 @@ func TestSyncCreateLosesRace(t *testing.T) {
 // same material.
 func TestRotatorsRace(t *testing.T) {
 	m0 := mustReconcile(t, Material{}, testConfig(), t0).Material
+	beforeStage := walk(t, testConfig(), 0, 2*time.Hour, 4*time.Hour, 6*time.Hour)
+	staged := mustReconcile(t, beforeStage, testConfig(), t0.Add(6*time.Hour+40*time.Minute)).Material
 	tests := []struct {
 		name        string
 		secret      *Material
 		now         time.Time
 		wantCreates int // attempted, including the loser's
 		wantUpdates int
+		wantStaged  bool
 	}{
 		{name: "both bootstrap", now: t0, wantCreates: 2},
 		{name: "both renew", secret: &m0, now: t0.Add(2 * time.Hour), wantUpdates: 2},
-		{name: "both rotate the CA", secret: &m0, now: t0.Add(6*time.Hour + 40*time.Minute), wantUpdates: 2},
+		{name: "both stage the next CA", secret: &beforeStage, now: t0.Add(6*time.Hour + 40*time.Minute), wantUpdates: 2, wantStaged: true},
+		{name: "both promote the staged CA", secret: &staged, now: t0.Add(6*time.Hour + 50*time.Minute), wantUpdates: 2},
+		{name: "both rotate an expired CA", secret: &m0, now: t0.Add(10 * time.Hour), wantUpdates: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,6 +314,22 @@ func TestRotatorsRace(t *testing.T) {
 			if !ma.Equal(mb) {
 				t.Error("replicas disagree")
 			}
+			// Exactly one staged CA: the loser adopted the winner's rather
+			// than appending its own.
+			if got := len(ma.NextCAKey) > 0; got != tt.wantStaged {
+				t.Errorf("CA staged = %v, want %v", got, tt.wantStaged)
+			}
+			if tt.wantStaged {
+				if n, want := len(mustCerts(t, ma.CABundle)), len(mustCerts(t, tt.secret.CABundle))+1; n != want {
+					t.Errorf("bundle holds %d CAs, want %d", n, want)
+				}
+				if !bytes.Equal(ma.Cert, tt.secret.Cert) || !bytes.Equal(ma.CAKey, tt.secret.CAKey) {
+					t.Error("staging changed the serving pair or the signing CA")
+				}
+			}
+			if tt.secret != nil && len(tt.secret.NextCAKey) > 0 && !bytes.Equal(ma.CAKey, tt.secret.NextCAKey) {
+				t.Error("the staged CA was not the one promoted")
+			}
 			if n := countActions(cs, "create", "secrets"); n != tt.wantCreates {
 				t.Errorf("%d Secret creates, want %d", n, tt.wantCreates)
 			}
@@ -314,7 +341,10 @@ func TestRotatorsRace(t *testing.T) {
 }
 
 // TestSyncRotationLifecycle drives one rotator through renewals and a CA
-// rotation with a fake clock, checking what it publishes at each step.
+// rotation with a fake clock, checking what it publishes at each step. The
+// property that keeps webhook calls working: every certificate it writes
+// to disk is trusted by the bundle it had published before, so an API
+// server that has not yet seen the latest bundle still accepts it.
 func TestSyncRotationLifecycle(t *testing.T) {
 	cs := newFakeClient(webhookConfig())
 	clk := newFakeClock(t0)
@@ -322,10 +352,12 @@ func TestSyncRotationLifecycle(t *testing.T) {
 	host := ServiceDNSNames(testService, testNamespace)[0]
 
 	var prev Material
+	var prevPublished []byte
 	steps := []struct {
 		at          time.Duration
-		wantWrite   bool // the Secret and files change
-		wantNewCA   bool
+		wantWrite   bool // the Secret changes
+		wantNewCA   bool // the signing CA changes
+		wantStaged  bool
 		bundleCerts int
 	}{
 		{at: 0, wantWrite: true, wantNewCA: true, bundleCerts: 1},
@@ -333,7 +365,9 @@ func TestSyncRotationLifecycle(t *testing.T) {
 		{at: 2 * time.Hour, wantWrite: true, bundleCerts: 1},
 		{at: 4 * time.Hour, wantWrite: true, bundleCerts: 1},
 		{at: 6 * time.Hour, wantWrite: true, bundleCerts: 1},
-		{at: 6*time.Hour + 40*time.Minute, wantWrite: true, wantNewCA: true, bundleCerts: 2},
+		{at: 6*time.Hour + 40*time.Minute, wantWrite: true, wantStaged: true, bundleCerts: 2}, // staged
+		{at: 6*time.Hour + 45*time.Minute, wantStaged: true, bundleCerts: 2},
+		{at: 6*time.Hour + 50*time.Minute, wantWrite: true, wantNewCA: true, bundleCerts: 2}, // promoted
 		{at: 8 * time.Hour, bundleCerts: 2},
 		{at: 10 * time.Hour, wantWrite: true, bundleCerts: 1}, // old CA expired
 	}
@@ -350,6 +384,12 @@ func TestSyncRotationLifecycle(t *testing.T) {
 			if newCA := !bytes.Equal(m.CAKey, prev.CAKey); newCA != s.wantNewCA {
 				t.Errorf("CA changed = %v, want %v", newCA, s.wantNewCA)
 			}
+			if staged := len(m.NextCAKey) > 0; staged != s.wantStaged {
+				t.Errorf("CA staged = %v, want %v", staged, s.wantStaged)
+			}
+			if s.wantStaged && !bytes.Equal(m.Cert, prev.Cert) {
+				t.Error("serving certificate changed while a CA is staged")
+			}
 			published := getWebhookConfig(t, cs).Webhooks[0].ClientConfig.CABundle
 			if n := pemBlockCount(published); n != s.bundleCerts {
 				t.Errorf("published bundle holds %d CAs, want %d", n, s.bundleCerts)
@@ -360,7 +400,16 @@ func TestSyncRotationLifecycle(t *testing.T) {
 					t.Errorf("published bundle rejects the previous certificate: %v", err)
 				}
 			}
-			prev = m
+			if prevPublished != nil {
+				onDisk, err := os.ReadFile(filepath.Join(r.CertDir, "tls.crt"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := verifyServing(t, onDisk, prevPublished, host, now); err != nil {
+					t.Errorf("the bundle published before this sync rejects the certificate now served: %v", err)
+				}
+			}
+			prev, prevPublished = m, published
 		})
 	}
 }
@@ -418,6 +467,8 @@ func TestRotatorRejectsConfig(t *testing.T) {
 		{name: "no names", mutate: func(r *Rotator) { r.ServiceName = "" }, want: "no DNS names"},
 		{name: "bad fraction", mutate: func(r *Rotator) { r.RotateBefore.Fraction = 2 }, want: "fraction"},
 		{name: "window too long", mutate: func(r *Rotator) { r.RotateBefore.Before = 5 * time.Hour }, want: "not shorter than validity"},
+		{name: "publish lead too long", mutate: func(r *Rotator) { r.CAPublishLead = 2 * time.Hour }, want: "does not fit twice into the CA rotation window"},
+		{name: "negative publish lead", mutate: func(r *Rotator) { r.CAPublishLead = -time.Minute }, want: "publish lead -1m0s is negative"},
 		{name: "negative interval", mutate: func(r *Rotator) { r.CheckInterval = -time.Second }, want: "CheckInterval"},
 	}
 	for _, tt := range tests {
@@ -444,8 +495,20 @@ func TestRotatorDefaults(t *testing.T) {
 	}
 	if r.CertName != "tls.crt" || r.KeyName != "tls.key" || r.Validity != DefaultValidity ||
 		r.CAValidity != DefaultCAValidity || r.CheckInterval != DefaultCheckInterval || r.Now == nil ||
-		r.CACommonName != "fitgate.fitgate-system-ca" {
+		r.CACommonName != "fitgate.fitgate-system-ca" || r.CAPublishLead != 10*time.Minute || r.cfg.CAPublishLead != r.CAPublishLead {
 		t.Errorf("defaults not applied: %+v", r)
+	}
+
+	// Short lifetimes (the e2e test's): a third of the CA's window, so
+	// that staging, the lead and the handover all fit into it.
+	r = &Rotator{Client: newFakeClient(), Namespace: testNamespace, SecretName: testSecret, ServiceName: testService,
+		Validity: 40 * time.Second, CAValidity: 90 * time.Second, RotateBefore: RotationPolicy{Before: 20 * time.Second},
+		CheckInterval: 5 * time.Second}
+	if err := r.complete(); err != nil {
+		t.Fatal(err)
+	}
+	if want := 20 * time.Second / 3; r.CAPublishLead != want {
+		t.Errorf("CAPublishLead = %v, want %v", r.CAPublishLead, want)
 	}
 	if r.NeedLeaderElection() {
 		t.Error("every replica needs its own files; must not need leader election")

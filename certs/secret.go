@@ -13,28 +13,41 @@ const (
 	// SecretCAKeyKey holds the signing CA's private key. It is what lets any
 	// replica renew; it never leaves the Secret (it is not written to disk).
 	SecretCAKeyKey = "ca.key"
+	// SecretNextCAKeyKey holds the private key of the staged next CA while
+	// there is one: its certificate is already in ca.crt, so clients learn
+	// to trust it, but it signs nothing until it is promoted to ca.key.
+	// Like ca.key it never leaves the Secret.
+	SecretNextCAKeyKey = "ca-next.key"
 )
 
-// MaterialFromSecret reads the four keys of s; missing keys are empty.
+// MaterialFromSecret reads the material's keys of s; missing keys are empty.
 func MaterialFromSecret(s *corev1.Secret) Material {
 	if s == nil {
 		return Material{}
 	}
 	return Material{
-		CABundle: s.Data[SecretCACertKey],
-		CAKey:    s.Data[SecretCAKeyKey],
-		Cert:     s.Data[corev1.TLSCertKey],
-		Key:      s.Data[corev1.TLSPrivateKeyKey],
+		CABundle:  s.Data[SecretCACertKey],
+		CAKey:     s.Data[SecretCAKeyKey],
+		NextCAKey: s.Data[SecretNextCAKeyKey],
+		Cert:      s.Data[corev1.TLSCertKey],
+		Key:       s.Data[corev1.TLSPrivateKeyKey],
 	}
 }
 
-// ApplyToSecret sets the four keys of s, leaving any other keys alone.
+// ApplyToSecret sets the material's keys of s, leaving any other keys
+// alone. ca-next.key is removed rather than left empty when no CA is staged,
+// so that a Secret outside a CA rotation has the four keys it always had.
 func (m Material) ApplyToSecret(s *corev1.Secret) {
 	if s.Data == nil {
 		s.Data = map[string][]byte{}
 	}
 	s.Data[SecretCACertKey] = m.CABundle
 	s.Data[SecretCAKeyKey] = m.CAKey
+	if len(m.NextCAKey) > 0 {
+		s.Data[SecretNextCAKeyKey] = m.NextCAKey
+	} else {
+		delete(s.Data, SecretNextCAKeyKey)
+	}
 	s.Data[corev1.TLSCertKey] = m.Cert
 	s.Data[corev1.TLSPrivateKeyKey] = m.Key
 }

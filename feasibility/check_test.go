@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -247,5 +248,30 @@ func TestCheckDoesNotMutateWorkload(t *testing.T) {
 	tkCheck(t, nil, d, tkNode("a", "cpu=2,memory=4Gi"))
 	if diff := cmp.Diff(before, d); diff != "" {
 		t.Errorf("Check changed the workload (-before +after):\n%s", diff)
+	}
+}
+
+func TestReplacePods(t *testing.T) {
+	s := NewSnapshot()
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: v1.NodeStatus{Allocatable: v1.ResourceList{
+		v1.ResourceCPU: resource.MustParse("2"), v1.ResourcePods: resource.MustParse("10")}}}
+	_ = s.Upsert(node)
+	pod := func(name, cpu string) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name}, Spec: v1.PodSpec{NodeName: "n",
+			Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}}}}}}
+	}
+	_ = s.Upsert(pod("old", "1"))
+	_ = s.Upsert(pod("kept", "500m"))
+	var gone []string
+	s.ReplacePods([]*PodSummary{SummarizePod(pod("kept", "1")), SummarizePod(pod("new", "500m"))},
+		func(ns, name string) { gone = append(gone, ns+"/"+name) })
+	if len(gone) != 1 || gone[0] != "a/old" {
+		t.Errorf("dropped %v, want [a/old]", gone)
+	}
+	if n := s.Counts()[KindPod]; n != 2 {
+		t.Errorf("%d pods, want 2", n)
+	}
+	if got := s.nodes["n"].requested.MilliCPU; got != 1500 {
+		t.Errorf("node requests %dm, want 1500m (kept updated to 1, new 500m, old gone)", got)
 	}
 }

@@ -115,6 +115,27 @@ func (s *Snapshot) upsertPod(pi *podInfo) {
 	s.nodeSlot(pi.nodeName()).addPod(pi)
 }
 
+// ReplacePods makes the snapshot's pods exactly pods, as after a fresh
+// LIST, and calls gone (when not nil) for each pod it drops.
+func (s *Snapshot) ReplacePods(pods []*PodSummary, gone func(namespace, name string)) {
+	keep := make(map[podKey]struct{}, len(pods))
+	for _, p := range pods {
+		keep[podKey{p.info.ns, p.info.name}] = struct{}{}
+	}
+	for k := range s.pods {
+		if _, ok := keep[k]; !ok {
+			s.deletePod(k)
+			if gone != nil {
+				gone(k.ns.Value(), k.name)
+			}
+		}
+	}
+	for _, p := range pods {
+		s.upsertPod(&p.info)
+	}
+	s.known[KindPod] = true
+}
+
 // DeletePod removes a pod and releases what it held on its node.
 func (s *Snapshot) DeletePod(namespace, name string) {
 	s.deletePod(podKey{unique.Make(namespace), name})

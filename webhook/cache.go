@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
@@ -105,11 +104,24 @@ type Cache struct {
 	nodeLists sharedLists
 }
 
+// cacheSource is one kind's feed: a shared informer, or for pods a
+// reflector writing into the snapshot (podstore.go).
 type cacheSource struct {
 	kind     feasibility.Kind
 	informer toolscache.SharedIndexInformer
 	reg      toolscache.ResourceEventHandlerRegistration
 	synced   atomic.Bool
+
+	reflector *toolscache.Reflector
+	pods      *podStore
+}
+
+// hasSynced reports whether the source has delivered its first full list.
+func (s *cacheSource) hasSynced() bool {
+	if s.pods != nil {
+		return s.pods.synced.Load()
+	}
+	return s.reg.HasSynced()
 }
 
 // PodFieldSelector keeps only bound, non-terminal pods in the cache: the
@@ -132,10 +144,6 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, opts CacheOp
 	}
 	c.factory = informers.NewSharedInformerFactoryWithOptions(client, opts.ResyncPeriod,
 		informers.WithTransform(stripObject))
-	podInformer := c.factory.InformerFor(&v1.Pod{}, func(cs kubernetes.Interface, resync time.Duration) toolscache.SharedIndexInformer {
-		return coreinformers.NewFilteredPodInformer(cs, metav1.NamespaceAll, resync, toolscache.Indexers{},
-			func(o *metav1.ListOptions) { o.FieldSelector = PodFieldSelector })
-	})
 	core := c.factory.Core().V1()
 	c.namespaces = core.Namespaces().Lister()
 	typed := []struct {
@@ -143,7 +151,6 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, opts CacheOp
 		informer toolscache.SharedIndexInformer
 	}{
 		{feasibility.KindNode, core.Nodes().Informer()},
-		{feasibility.KindPod, podInformer},
 		{feasibility.KindNamespace, core.Namespaces().Informer()},
 		{feasibility.KindPVC, core.PersistentVolumeClaims().Informer()},
 		{feasibility.KindPV, core.PersistentVolumes().Informer()},
@@ -158,6 +165,8 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, opts CacheOp
 	for _, t := range typed {
 		c.sources = append(c.sources, &cacheSource{kind: t.kind, informer: t.informer})
 	}
+	pods := &podStore{c: c}
+	c.sources = append(c.sources, &cacheSource{kind: feasibility.KindPod, pods: pods, reflector: newPodReflector(client, pods)})
 	for _, kind := range []feasibility.Kind{feasibility.KindSecret, feasibility.KindConfigMap} {
 		gvr := schema.GroupVersionResource{Version: "v1", Resource: strings.ToLower(string(kind)) + "s"}
 		inf := metadatainformer.NewFilteredMetadataInformer(meta, gvr, metav1.NamespaceAll, opts.ResyncPeriod,
@@ -179,6 +188,9 @@ func (c *Cache) Start(ctx context.Context) error {
 		return errors.New("cache already started")
 	}
 	for _, s := range c.sources {
+		if s.informer == nil {
+			continue
+		}
 		reg, err := s.informer.AddEventHandler(c.handlerFor(s.kind))
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", s.kind, err)
@@ -187,7 +199,10 @@ func (c *Cache) Start(ctx context.Context) error {
 	}
 	c.factory.Start(ctx.Done())
 	for _, s := range c.sources {
-		if s.kind == feasibility.KindSecret || s.kind == feasibility.KindConfigMap {
+		switch {
+		case s.reflector != nil:
+			go s.reflector.RunWithContext(ctx)
+		case s.kind == feasibility.KindSecret || s.kind == feasibility.KindConfigMap:
 			go s.informer.RunWithContext(ctx)
 		}
 	}
@@ -196,7 +211,7 @@ func (c *Cache) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !toolscache.WaitForCacheSync(ctx.Done(), s.reg.HasSynced) {
+			if !toolscache.WaitForCacheSync(ctx.Done(), s.hasSynced) {
 				return
 			}
 			// A kind with no objects at all is complete knowledge too:
@@ -347,15 +362,16 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // stripObject is the transform of every typed informer.
 func stripObject(obj any) (any, error) {
 	switch o := obj.(type) {
-	case *v1.Pod:
-		// The informer keeps the pod's lean summary, which the snapshot
-		// then shares: each pod is held once, in about a hundred bytes.
-		return feasibility.SummarizePod(o), nil
 	case *v1.Node:
-		o.ManagedFields = nil
-		delete(o.Annotations, lastAppliedAnnotation)
-		o.Status.Images = nil // often the largest part of a node, never read
-		return o, nil
+		// What the filters read: labels, taints, the cordon and
+		// allocatable; the resource version for freshness. Images,
+		// conditions, addresses and capacity are most of a node's bytes.
+		return &v1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion,
+				Labels: o.Labels, DeletionTimestamp: o.DeletionTimestamp},
+			Spec:   v1.NodeSpec{Taints: o.Spec.Taints, Unschedulable: o.Spec.Unschedulable},
+			Status: v1.NodeStatus{Allocatable: o.Status.Allocatable},
+		}, nil
 	case *v1.Namespace:
 		return &v1.Namespace{
 			ObjectMeta: metav1.ObjectMeta{Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion,

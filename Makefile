@@ -35,6 +35,7 @@ help:
 	@echo "make tools      build kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, etcd, helm into bin/,"
 	@echo "                and copy cert-manager's CRDs there for the chart tests"
 	@echo "make build      build bin/fitgate"
+	@echo "make bench      engine, scheduler-framework peer, cache memory and admission throughput figures (~10 min)"
 	@echo "make fuzz       run every fuzz target for FUZZTIME (default 1m) each"
 	@echo "make soak       SOAK_DURATION (default 10m) of admission traffic at SOAK_RATE/s against fitgate; fails on leaks or errors"
 
@@ -75,6 +76,29 @@ test-e2e: tools build
 test: tools build vet
 	FITGATE_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m ./...
 	cd $(PEER_DIR) && $(GO) test -count=1 ./...
+
+## Benchmarks (issue #9): each part prints a markdown table. BENCH_SCALES
+## limits the engine and peer runs, e.g. BENCH_SCALES=500x15000 for a quick look.
+BENCH_SCALES ?= 500x15000,5000x150000
+.PHONY: bench
+bench: tools build
+	@echo "# fitgate benchmarks"
+	@echo
+	@echo "## Engine: go test -bench ./feasibility/"
+	@echo
+	$(GO) test ./feasibility/ -run '^$$' -bench . -benchtime 2000x -benchmem -timeout 20m | $(GO) run ./test/bench/benchtable
+	@echo
+	@echo "## Engine beside the kube-scheduler framework (hack/peer)"
+	@echo
+	cd $(PEER_DIR) && $(GO) run . -scales $(BENCH_SCALES)
+	@echo
+	@echo "## Cache memory: fitgate serve beside a plain informer"
+	@echo
+	$(GO) run ./test/bench/memory -fitgate $(BIN)/fitgate
+	@echo
+	@echo "## Admission throughput and apiserver pod creates"
+	@echo
+	FITGATE_BIN_DIR=$(BIN) $(GO) run ./test/bench/load -bin-dir $(BIN)
 
 ## Control-plane tools. Each target depends on the pins, so a second
 ## `make tools` with nothing changed does no work.

@@ -120,9 +120,18 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 		return res
 	}
 	nodes := s.sortedNodes()
-	if !classesOff && cs.byClass() && !cs.anyFitsByClass() {
-		res.diag = cs.diagnoseByClass(len(nodes))
-		return res
+	if !classesOff && cs.byClass() {
+		ni := cs.fitByClass()
+		if ni == nil {
+			res.diag = cs.diagnoseByClass(len(nodes))
+			return res
+		}
+		if replicas == 1 {
+			// Any feasible node will do for a single pod.
+			cs.place(ni)
+			res.fit = 1
+			return res
+		}
 	}
 	if c.independentReplicas() {
 		res.fit = cs.placeIndependent(nodes, replicas)

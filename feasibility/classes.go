@@ -330,12 +330,11 @@ func (cs *checkState) staticFor(st *classStatics, k *nodeClass) *nodeFailure {
 	return st.fail[k.id]
 }
 
-// anyFitsByClass reports whether some node can take the candidate. Only
-// for checks where byClass holds.
-func (cs *checkState) anyFitsByClass() bool {
-	var st classStatics
+// fitByClass returns a node that can take the candidate, or nil. Only for
+// checks where byClass holds.
+func (cs *checkState) fitByClass() *nodeInfo {
 	for _, k := range cs.s.classList {
-		if k == nil || cs.staticFor(&st, k) != nil {
+		if k == nil || cs.staticFor(&cs.statics, k) != nil {
 			continue
 		}
 		dims := cs.requestDims()
@@ -360,24 +359,23 @@ func (cs *checkState) anyFitsByClass() bool {
 				}
 			}
 			if fits {
-				return true
+				return e.ni
 			}
 		}
 	}
-	return false
+	return nil
 }
 
 // diagnoseByClass builds the same diagnosis as diagnose, from class
 // counts, for a check where byClass holds and no node fits.
 func (cs *checkState) diagnoseByClass(numNodes int) *diagnosis {
 	d := &diagnosis{numNodes: numNodes, histogram: map[string]int{}, codes: map[Code]int{}}
-	var st classStatics
 	for _, k := range cs.s.classList {
 		if k == nil {
 			continue
 		}
 		n := k.size()
-		if f := cs.staticFor(&st, k); f != nil {
+		if f := cs.staticFor(&cs.statics, k); f != nil {
 			d.histogram[f.reason] += n
 			d.codes[f.code] += n
 			if f.code == CodeUntoleratedTaint {

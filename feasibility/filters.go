@@ -92,10 +92,24 @@ type checkState struct {
 	spread   *spreadState
 	// dims are the resources the candidate asks for (classes.go).
 	dims []classDim
+	// statics caches the static filters' verdict per node class, when the
+	// candidate's static filters cannot tell a class's nodes apart.
+	statics       classStatics
+	staticByClass bool
 }
 
 func newCheckState(s *Snapshot, c *candidate) *checkState {
-	return &checkState{s: s, c: c, affinity: c.newAffinityState(s), spread: c.newSpreadState(s)}
+	return &checkState{s: s, c: c, affinity: c.newAffinityState(s), spread: c.newSpreadState(s),
+		staticByClass: !c.kubeletAdmits && !c.nodeAffinityReadsHostOrFields()}
+}
+
+// staticFailure is the candidate's static filters on ni, from the class
+// cache when it applies.
+func (cs *checkState) staticFailure(ni *nodeInfo) *nodeFailure {
+	if cs.staticByClass && ni.class != nil {
+		return cs.staticFor(&cs.statics, ni.class)
+	}
+	return cs.c.staticFailure(ni.node)
 }
 
 // filterNode runs the scheduler's filters on one node in the scheduler's
@@ -133,7 +147,7 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 			return
 		}
 	}
-	if note(c.staticFailure(n)) {
+	if note(cs.staticFailure(ni)) {
 		return
 	}
 	if note(cs.filterPorts(ni)) {

@@ -1,12 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -50,8 +52,14 @@ func reviewHandler(h admission.Handler) http.Handler {
 			writeReviewError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s: AdmissionReviews are POSTed", r.Method))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxReviewBytes+1))
+		buf := bodyBuffers.Get().(*bytes.Buffer)
+		defer putBodyBuffer(buf)
+		if n := r.ContentLength; n > 0 && n <= MaxReviewBytes {
+			buf.Grow(int(n) + bytes.MinRead) // one allocation, not a doubling series
+		}
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxReviewBytes+1))
 		_ = r.Body.Close()
+		body := buf.Bytes()
 		switch {
 		case err != nil:
 			writeReviewError(w, http.StatusBadRequest, "", "reading the body: "+err.Error())
@@ -94,6 +102,20 @@ func reviewHandler(h admission.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out) // a failed write is the client gone
 	})
+}
+
+// bodyBuffers recycles request bodies: every review would otherwise
+// allocate its body afresh, several times over as the buffer grows. The
+// decoded review holds copies, never the buffer itself.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBodyBuffer returns a buffer to the pool, unless a huge review grew it.
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
 }
 
 // envelopeProblem says what makes a review unreadable, or "".

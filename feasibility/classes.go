@@ -1,7 +1,6 @@
 package feasibility
 
 import (
-	"encoding/binary"
 	"maps"
 	"slices"
 	"sort"
@@ -97,12 +96,8 @@ func (k *nodeClass) failing(dim int, want int64) int {
 
 // classKey identifies a node's class.
 func classKey(n *v1.Node, alloc resources, allowedPods int64) string {
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	num := func(v int64) { b = binary.AppendVarint(b, v) }
+	var w keyWriter
+	str, num := w.str, w.num
 	keys := slices.Sorted(maps.Keys(n.Labels))
 	num(int64(len(keys)))
 	for _, k := range keys {
@@ -131,7 +126,7 @@ func classKey(n *v1.Node, alloc resources, allowedPods int64) string {
 		str(string(name))
 		num(alloc.Scalar[name])
 	}
-	return string(b)
+	return string(w)
 }
 
 // classify puts a node (whose node object, allocatable and pod aggregates

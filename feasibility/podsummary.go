@@ -178,12 +178,8 @@ func makeShape(p *v1.Pod) *podShape {
 // key encodes everything a shape holds. Anti-affinity terms are named by
 // their identities, which include the namespace they default to.
 func (sh *podShape) key(podLabels map[string]string) string {
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	num := func(v int64) { b = binary.AppendVarint(b, v) }
+	var w keyWriter
+	str, num := w.str, w.num
 	str(labelKey(podLabels))
 	num(sh.requests.MilliCPU)
 	num(sh.requests.Memory)
@@ -210,7 +206,7 @@ func (sh *podShape) key(podLabels map[string]string) string {
 			str(c)
 		}
 	}
-	return string(b)
+	return string(w)
 }
 
 // internPool hands out one shared value per key. Entries are weak: a value
@@ -282,16 +278,24 @@ func (l labelList) Has(key string) bool { _, ok := l.Lookup(key); return ok }
 func (l labelList) Get(key string) string { v, _ := l.Lookup(key); return v }
 
 // labelKey encodes a label map canonically: sorted, each key and value
-// preceded by its length, so no content can make two maps collide.
+// preceded by its length.
 func labelKey(l map[string]string) string {
-	keys := slices.Sorted(maps.Keys(l))
-	var b []byte
-	for _, k := range keys {
-		v := l[k]
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+	var w keyWriter
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		w.str(k)
+		w.str(l[k])
 	}
-	return string(b)
+	return string(w)
 }
+
+// keyWriter builds the keys that intern shapes and classes from strings
+// and numbers; each string is preceded by its length, so no content can
+// make two different inputs write the same key.
+type keyWriter []byte
+
+func (w *keyWriter) str(s string) {
+	*w = binary.AppendUvarint(*w, uint64(len(s)))
+	*w = append(*w, s...)
+}
+
+func (w *keyWriter) num(v int64) { *w = binary.AppendVarint(*w, v) }

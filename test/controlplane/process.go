@@ -227,6 +227,15 @@ type spawnRequest struct {
 	errc chan error
 }
 
+// StartChild starts cmd as the control plane starts its components: in its
+// own process group, killed by the kernel when this process dies (on Linux),
+// and forked from the thread that never exits. Tests and tools that run
+// fitgate as a child start it this way too.
+func StartChild(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = sysProcAttr()
+	return spawn(cmd)
+}
+
 func spawn(cmd *exec.Cmd) error {
 	spawnOnce.Do(func() {
 		spawnRequests = make(chan spawnRequest)

@@ -15,12 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fitgate/fitgate/test/controlplane"
 )
 
 // fitgateProc is one fitgate serve process, restartable.
@@ -82,8 +83,7 @@ func (f *fitgateProc) Start() error {
 	fmt.Fprintf(logFile, "=== %s: %s %s\n", time.Now().Format(time.RFC3339Nano), f.bin, strings.Join(args, " "))
 	cmd := exec.Command(f.bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
+	if err := controlplane.StartChild(cmd); err != nil {
 		return err
 	}
 	done := make(chan struct{})
@@ -223,35 +223,6 @@ func (f *fitgateProc) LogTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// spawn starts every child from one goroutine locked to a thread that never
-// exits: Pdeathsig fires when the forking *thread* exits, and the runtime
-// may retire threads, which would kill a healthy fitgate mid-test (the
-// same reasoning as test/controlplane's spawner).
-var (
-	spawnOnce sync.Once
-	spawnReqs chan spawnReq
-)
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnReqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread()
-			for r := range spawnReqs {
-				r.errc <- r.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd, errc}
-	return <-errc
 }
 
 // writeServingCert writes a serving pair for 127.0.0.1 from the cluster CA

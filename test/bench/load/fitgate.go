@@ -11,43 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fitgate/fitgate/test/controlplane"
 )
-
-// spawn starts every child from one goroutine locked to a thread that never
-// exits. Pdeathsig fires when the thread that forked the child exits, not
-// the process; a thread the Go runtime retires would otherwise kill a
-// healthy fitgate in the middle of a measurement. (test/controlplane does
-// the same for its components.)
-var (
-	spawnOnce sync.Once
-	spawnCh   chan spawnReq
-)
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnCh = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range spawnCh {
-				r.errc <- r.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	spawnCh <- spawnReq{cmd: cmd, errc: errc}
-	return <-errc
-}
 
 // fitgateOptions say how to run `fitgate serve`.
 type fitgateOptions struct {
@@ -129,8 +100,7 @@ func startFitgate(ctx context.Context, o fitgateOptions) (_ *fitgateProc, retErr
 	// Its own process group, so that a Ctrl-C in the terminal reaches only
 	// this program, which then stops fitgate in order; killed with us in
 	// any case.
-	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(f.cmd); err != nil {
+	if err := controlplane.StartChild(f.cmd); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", o.bin, err)
 	}
 	go func() { f.waitErr = f.cmd.Wait(); close(f.done) }()

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fitgate/fitgate/test/controlplane"
 )
 
 // gcEvent is one GC cycle as GODEBUG=gctrace=1,gcpacertrace=1 reports it.
@@ -142,9 +144,8 @@ func startChild(name, bin string, args []string, logPath string) (*child, error)
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Env = childEnv()
 	c.cmd.Stdout, c.cmd.Stderr = pw, pw
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.started = time.Now()
-	if err := c.cmd.Start(); err != nil {
+	if err := controlplane.StartChild(c.cmd); err != nil {
 		pr.Close()
 		pw.Close()
 		logFile.Close()

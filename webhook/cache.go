@@ -73,16 +73,19 @@ type CacheOptions struct {
 	Logger       logr.Logger
 	// Observe, if set, is called under the snapshot's write lock after
 	// each change applied to it, with the object as the snapshot got it
-	// (deleted: it was removed). With View, it lets a test keep an
-	// independent copy of exactly what each check saw.
+	// (pods as *feasibility.PodSummary; deleted: it was removed, and a
+	// removed pod may be named by metadata only). With View, it lets a test
+	// keep an independent copy of exactly what each check saw.
 	Observe func(kind feasibility.Kind, obj runtime.Object, deleted bool)
 }
 
 // Cache is the cluster state fitgate judges against: one informer per kind
 // the engine reads, each stripped to what the checks need, feeding a
-// feasibility.Snapshot that keeps per-node aggregates. Secrets and
-// ConfigMaps are watched as metadata only, without annotations, so fitgate
-// never holds secret data.
+// feasibility.Snapshot that keeps per-node aggregates; pods, by far the
+// most numerous, come from a reflector that writes their lean summaries
+// straight into the snapshot (podstore.go). Secrets and ConfigMaps are
+// watched as metadata only, without annotations, so fitgate never holds
+// secret data.
 type Cache struct {
 	snap       *LockedSnapshot
 	factory    informers.SharedInformerFactory

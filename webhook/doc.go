@@ -12,7 +12,8 @@
 //     replicas or changes the pod template), runs the check within a time
 //     budget, confirms missing references with the API server, and decides.
 //   - messages.go words denials and warnings.
-//   - cache.go keeps the feasibility.Snapshot current from lean informers.
+//   - cache.go keeps the feasibility.Snapshot current from lean informers,
+//     and podstore.go from a reflector for pods.
 //   - live.go is the one-GET confirmation of a missing reference.
 //   - metrics.go holds the Prometheus collectors.
 //   - register.go builds (and, for local runs, installs) the

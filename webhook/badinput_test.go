@@ -210,7 +210,7 @@ func TestBadInput(t *testing.T) {
 		{name: "3 MiB object", body: valid(func(r *admissionv1.AdmissionRequest) { r.Object = raw(t, huge) }), want: unchecked, contains: "3.0 MiB"},
 		{name: "300 containers", body: valid(func(r *admissionv1.AdmissionRequest) { r.Object = raw(t, manyContainers(300)) }),
 			want: judged, contains: "Insufficient cpu"},
-		{name: "invalid quantity", body: withQuantity(t, "banana"), want: unchecked, contains: "quantities must match"},
+		{name: "invalid quantity", body: withQuantity(t, "banana"), want: unchecked, contains: "spec.containers[0].resources.requests.cpu: not a quantity"},
 		{name: "empty quantity", body: withQuantity(t, ""), want: unchecked, contains: "not checked"},
 		{name: "overflowing quantity", body: withQuantity(t, "1e400"), want: judged},
 		{name: "largest int64 quantity", body: withQuantity(t, "9223372036854775807"), want: judged},

@@ -2,16 +2,22 @@ package webhook
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/fitgate/fitgate/test/scenarios"
 )
 
 // TestDecodeSkipsOnlyManagedFields decodes every judged kind, as the API
@@ -70,5 +76,151 @@ func TestDecodeSkipsOnlyManagedFields(t *testing.T) {
 		if _, err := decode(raw, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}); gvk.Kind != "Pod" && err == nil {
 			t.Errorf("%s decoded as a Pod without error", gvk)
 		}
+	}
+}
+
+// TestDecodeAgreesWithAPIMachinery decodes every workload of the scenario
+// corpus, and objects written to trip a decoder, both with decode and with
+// the API machinery's own decoder (sigs.k8s.io/json, case-sensitive), and
+// requires the same object, or an error from both.
+func TestDecodeAgreesWithAPIMachinery(t *testing.T) {
+	reference := func(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
+		obj, err := clientgoscheme.Scheme.New(gvk)
+		if err != nil {
+			return nil, err
+		}
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, obj); err != nil {
+			return nil, err
+		}
+		obj.(metav1.Object).SetManagedFields(nil)
+		return obj, nil
+	}
+	type input struct {
+		name string
+		gvk  schema.GroupVersionKind
+		raw  []byte
+	}
+	var inputs []input
+	corpus, err := scenarios.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range corpus {
+		raw, err := json.Marshal(sc.Workload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, input{sc.Name, sc.Workload.GetObjectKind().GroupVersionKind(), raw})
+	}
+	for _, o := range seedObjects() {
+		inputs = append(inputs, input{"seed " + o.(metav1.Object).GetName(), o.GetObjectKind().GroupVersionKind(), mustJSON(t, o)})
+	}
+	pod := v1.SchemeGroupVersion.WithKind("Pod")
+	deploy := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	for _, c := range []struct{ name, raw string }{
+		{"names in another case are not fields", `{"kind":"Pod","apiVersion":"v1","Spec":{"nodeName":"n1"},"spec":{"NodeSelector":{"a":"b"}}}`},
+		{"a repeated name: the last wins", `{"kind":"Pod","apiVersion":"v1","spec":{"nodeName":"n1","nodeName":"n2"}}`},
+		{"a repeated object merges", `{"kind":"Pod","apiVersion":"v1","spec":{"nodeSelector":{"a":"1"}},"spec":{"nodeSelector":{"b":"2"}}}`},
+		{"null leaves the field empty", `{"kind":"Pod","apiVersion":"v1","metadata":null,"spec":{"containers":null,"nodeSelector":null}}`},
+		{"invalid UTF-8 in a string", "{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"a\xffb\"}}"},
+		{"escapes and unicode", `{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a\u00e9\ud83d\ude00\n","labels":{"k":"\"q\""}}}`},
+		{"quantities in every form", `{"kind":"Pod","apiVersion":"v1","spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":0.5,"memory":"1Gi","x/y":1e3},"limits":{"cpu":"500m"}}}]}}`},
+		{"int-or-string", `{"kind":"Deployment","apiVersion":"apps/v1","spec":{"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":1}}}}`},
+		{"unknown fields are dropped", `{"kind":"Pod","apiVersion":"v1","spec":{"future":{"x":[1,2]},"nodeName":"n"}}`},
+		{"a fraction for an integer", `{"kind":"Deployment","apiVersion":"apps/v1","spec":{"replicas":1.5}}`},
+		{"a string for an integer", `{"kind":"Deployment","apiVersion":"apps/v1","spec":{"replicas":"2"}}`},
+		{"an integer out of range", `{"kind":"Deployment","apiVersion":"apps/v1","spec":{"replicas":4294967296}}`},
+		{"a bad quantity", `{"kind":"Pod","apiVersion":"v1","spec":{"containers":[{"resources":{"requests":{"cpu":"lots"}}}]}}`},
+		{"an array for an object", `{"kind":"Pod","apiVersion":"v1","spec":[]}`},
+		{"truncated", `{"kind":"Pod","apiVersion":"v1","spec":{`},
+		{"trailing data", `{"kind":"Pod","apiVersion":"v1"} {}`},
+		{"not an object", `"pod"`},
+	} {
+		gvk := pod
+		if strings.Contains(c.raw, `"Deployment"`) {
+			gvk = deploy
+		}
+		inputs = append(inputs, input{c.name, gvk, []byte(c.raw)})
+	}
+	for _, in := range inputs {
+		want, wantErr := reference(in.raw, in.gvk)
+		got, gotErr := decode(in.raw, in.gvk)
+		switch {
+		case (wantErr == nil) != (gotErr == nil):
+			t.Errorf("%s: API machinery error %v, decode error %v", in.name, wantErr, gotErr)
+		case gotErr == nil:
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s: decoded objects differ (-API machinery +decode):\n%s", in.name, diff)
+			}
+		}
+	}
+	if len(corpus) < 100 {
+		t.Errorf("only %d scenarios in the corpus", len(corpus))
+	}
+}
+
+// TestDecodeProblemWording: a decoding error names the field as kubectl
+// explain does and says what is wrong, without Go type names.
+func TestDecodeProblemWording(t *testing.T) {
+	pod := v1.SchemeGroupVersion.WithKind("Pod")
+	deploy := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	for _, c := range []struct {
+		gvk       schema.GroupVersionKind
+		raw, want string
+	}{
+		{pod, `{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"lots"}}}]}}`,
+			"spec.containers[0].resources.requests.cpu: not a quantity such as 500m or 2Gi"},
+		{deploy, `{"spec":{"replicas":1.5}}`, "spec.replicas: 1.5 is not an integer"},
+		{deploy, `{"spec":{"replicas":"2"}}`, "spec.replicas: a JSON string where an integer is expected"},
+		{deploy, `{"spec":{"replicas":4294967296}}`, "spec.replicas: 4294967296 is out of range"},
+		{deploy, `{"spec":{"strategy":{"rollingUpdate":{"maxSurge":true}}}}`,
+			"spec.strategy.rollingUpdate.maxSurge: a JSON boolean where an integer or a string is expected"},
+		{pod, `{"metadata":{"labels":{"a.b/c":5}}}`, `metadata.labels["a.b/c"]: a JSON number where a string is expected`},
+		{pod, `{"spec":[]}`, "spec: a JSON array where an object is expected"},
+		{pod, `"pod"`, "the object: a JSON string where an object is expected"},
+		{pod, `{"spec":{`, "invalid JSON at byte 9: unexpected EOF"},
+		{pod, `{} {}`, "invalid JSON at byte 3: invalid character '{' after top-level value"},
+		{pod, ``, "the request has no object"},
+	} {
+		_, err := decode([]byte(c.raw), c.gvk)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s\n got %v\nwant %s", c.raw, err, c.want)
+		}
+	}
+}
+
+// TestDecodeReviewLeavesObjectsInTheBody: the review's objects are slices
+// of the body, not copies, and nothing decoded from them points into it, so
+// the body's buffer can be reused once the review is answered.
+func TestDecodeReviewLeavesObjectsInTheBody(t *testing.T) {
+	p := pod(nsStrict, "p", "1")
+	body := mustJSON(t, admissionv1.AdmissionReview{TypeMeta: metaTypeReview, Request: &admissionv1.AdmissionRequest{
+		UID: "u", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
+		Object: runtime.RawExtension{Raw: mustJSON(t, p)}, OldObject: runtime.RawExtension{Raw: []byte("null")}}})
+	ar, err := decodeReview(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := ar.Request.Object.Raw
+	if len(raw) == 0 || !within(body, raw) {
+		t.Fatalf("the object (%d bytes) is not a slice of the body", len(raw))
+	}
+	if ar.Request.OldObject.Raw != nil {
+		t.Errorf("null old object decoded as %q", ar.Request.OldObject.Raw)
+	}
+	obj, err := decode(raw, v1.SchemeGroupVersion.WithKind("Pod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	want := p.DeepCopy()
+	want.ManagedFields = nil
+	if diff := cmp.Diff(runtime.Object(want), obj); diff != "" {
+		t.Errorf("the decoded pod changed with the body (-want +got):\n%s", diff)
+	}
+	if within(body[:10], raw) || within(nil, raw) || !within(body, nil) {
+		t.Error("within is wrong")
 	}
 }

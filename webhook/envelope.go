@@ -9,13 +9,16 @@ import (
 	"mime"
 	"net/http"
 	"sync"
+	"unsafe"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 )
 
 // MaxReviewBytes bounds an AdmissionReview body, as controller-runtime
@@ -73,8 +76,8 @@ func reviewHandler(h admission.Handler) http.Handler {
 		}
 		// v1beta1 has the same shape as v1; the version is kept to answer
 		// in it. Case-sensitive and typed, like the API machinery.
-		var ar admissionv1.AdmissionReview
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &ar); err != nil {
+		ar, err := decodeReview(body)
+		if err != nil {
 			uid, msg := describeBadReview(body, err)
 			writeReviewError(w, http.StatusBadRequest, uid, msg)
 			return
@@ -104,9 +107,62 @@ func reviewHandler(h admission.Handler) http.Handler {
 	})
 }
 
+// decodeReview reads an AdmissionReview from body. The request's objects
+// are left as the bytes they were sent as (Raw), without copying them: the
+// handler decodes them by the kind the request names, and reads them only
+// while the body is alive. Nothing decoded from them points into the body.
+func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	ar := new(admissionv1.AdmissionReview)
+	if err := jsonv2.Unmarshal(body, ar, reviewOptions); err != nil {
+		return nil, err
+	}
+	// Raw is a slice of the decoder's buffer, which for a []byte input is
+	// that input. Should that ever change, the slices could be reused by
+	// the decoder; decode again, copying.
+	if r := ar.Request; r != nil && (!within(body, r.Object.Raw) || !within(body, r.OldObject.Raw) || !within(body, r.Options.Raw)) {
+		ar = new(admissionv1.AdmissionReview)
+		if err := jsonv2.Unmarshal(body, ar, reviewCopyOptions); err != nil {
+			return nil, err
+		}
+	}
+	return ar, nil
+}
+
+// reviewOptions keep an embedded object as a slice of the input, as
+// RawExtension's own decoding would but without the copy; null stays empty.
+var (
+	reviewOptions     = rawObjectOptions(func(v jsontext.Value) []byte { return v })
+	reviewCopyOptions = rawObjectOptions(func(v jsontext.Value) []byte { return bytes.Clone(v) })
+)
+
+func rawObjectOptions(keep func(jsontext.Value) []byte) jsonv2.Options {
+	return jsonv2.JoinOptions(lenientSyntax,
+		jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, raw *runtime.RawExtension) error {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			raw.Raw, raw.Object = nil, nil
+			if v.Kind() != 'n' {
+				raw.Raw = keep(v)
+			}
+			return nil
+		})))
+}
+
+// within reports whether sub is empty or lies within b's bytes. (The
+// decoder caps the slices it returns, so their capacity cannot tell.)
+func within(b, sub []byte) bool {
+	if len(sub) == 0 {
+		return true
+	}
+	start, at := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
+	return len(b) > 0 && at >= start && at-start+uintptr(len(sub)) <= uintptr(len(b))
+}
+
 // bodyBuffers recycles request bodies: every review would otherwise
-// allocate its body afresh, several times over as the buffer grows. The
-// decoded review holds copies, never the buffer itself.
+// allocate its body afresh, several times over as the buffer grows. A
+// buffer goes back only once its review is answered.
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // putBodyBuffer returns a buffer to the pool, unless a huge review grew it.

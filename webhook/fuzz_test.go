@@ -63,7 +63,7 @@ func checkAnswer(t *testing.T, got served, uid types.UID) {
 	}
 }
 
-func mustJSON(f *testing.F, v any) []byte {
+func mustJSON(f testing.TB, v any) []byte {
 	f.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,9 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,38 +77,113 @@ func apiServerObjects(ctx context.Context, client kubernetes.Interface, ns strin
 	return pod, dep, nil
 }
 
-// reviewClient POSTs AdmissionReviews to fitgate over HTTPS with
-// keep-alive, verifying the serving certificate against the CA.
+// reviewClient POSTs AdmissionReviews to fitgate over HTTPS/1.1 with
+// keep-alive, verifying the serving certificate against the CA. It speaks
+// HTTP itself over one TLS connection per worker rather than through
+// net/http's Transport, whose two goroutines per connection and the
+// hand-offs between them cost about as much CPU as fitgate's own HTTP
+// handling: this program shares the two cores with the server it
+// measures, so every cycle it spends is one fitgate does not get.
 type reviewClient struct {
-	url    string
-	client *http.Client
-	tr     *http.Transport
-	dials  atomic.Int64
+	addr, host, path string
+	tls              *tls.Config
+	idle             chan *clientConn // at most conc connections, each used by one request at a time
+	dials            atomic.Int64
 }
 
-func newReviewClient(url string, caPEM []byte, conc int) (*reviewClient, error) {
+// clientConn is one keep-alive connection.
+type clientConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	resp []byte // the last response body; reused
+}
+
+func newReviewClient(rawURL string, caPEM []byte, conc int) (*reviewClient, error) {
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("cannot parse the CA certificate")
 	}
-	rc := &reviewClient{url: url}
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	rc.tr = &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		MaxConnsPerHost:     conc,
-		MaxIdleConnsPerHost: conc,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			rc.dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
-		},
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Port() == "" {
+		return nil, fmt.Errorf("%q: want https://host:port/path", rawURL)
 	}
-	rc.client = &http.Client{Transport: rc.tr, Timeout: 10 * time.Second}
-	return rc, nil
+	return &reviewClient{
+		addr: u.Host, host: u.Host, path: u.RequestURI(),
+		tls:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
+		idle: make(chan *clientConn, conc),
+	}, nil
 }
 
-func (rc *reviewClient) close() { rc.tr.CloseIdleConnections() }
+func (rc *reviewClient) get(ctx context.Context) (*clientConn, error) {
+	select {
+	case c := <-rc.idle:
+		return c, nil
+	default:
+	}
+	rc.dials.Add(1)
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, Config: rc.tls}
+	conn, err := d.DialContext(ctx, "tcp", rc.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &clientConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}, nil
+}
+
+// put keeps a connection for the next request, or closes it if the pool
+// is full or it may be out of step with the server.
+func (rc *reviewClient) put(c *clientConn, ok bool) {
+	if ok {
+		select {
+		case rc.idle <- c:
+			return
+		default:
+		}
+	}
+	_ = c.conn.Close()
+}
+
+func (rc *reviewClient) close() {
+	for {
+		select {
+		case c := <-rc.idle:
+			_ = c.conn.Close()
+		default:
+			return
+		}
+	}
+}
+
+// post sends one request on c and reads the response's status and body
+// into c.resp.
+func (rc *reviewClient) post(c *clientConn, body []byte) (int, string, error) {
+	_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c.bw, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: %d\r\n\r\n",
+		rc.path, rc.host, len(body))
+	_, _ = c.bw.Write(body)
+	if err := c.bw.Flush(); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	c.resp = c.resp[:0]
+	buf := bytes.NewBuffer(c.resp)
+	_, err = buf.ReadFrom(resp.Body)
+	_ = resp.Body.Close()
+	c.resp = buf.Bytes()
+	if err != nil {
+		return 0, "", fmt.Errorf("reading the response: %w", err)
+	}
+	if resp.Close {
+		return resp.StatusCode, resp.Status, errConnClosing
+	}
+	return resp.StatusCode, resp.Status, nil
+}
+
+// errConnClosing: the server answered but will close the connection.
+var errConnClosing = errors.New("connection closing")
 
 // reviewResponse is the part of an AdmissionReview response checked.
 type reviewResponse struct {
@@ -128,25 +204,23 @@ type reviewResponse struct {
 // with the request's UID, allowed. warning is the first warning, if any.
 // Latency is measured until the body has been read.
 func (rc *reviewClient) send(ctx context.Context, body []byte, uid string) (took time.Duration, warning string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rc.url, bytes.NewReader(body))
+	c, err := rc.get(ctx)
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	start := time.Now()
-	resp, err := rc.client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	code, status, err := rc.post(c, body)
 	took = time.Since(start)
-	if err != nil {
-		return took, "", fmt.Errorf("reading the response: %w", err)
+	defer rc.put(c, err == nil) // after the body is read: it is the connection's buffer
+	if err == errConnClosing {
+		err = nil
 	}
-	if resp.StatusCode != http.StatusOK {
-		return took, "", fmt.Errorf("HTTP %s: %.200s", resp.Status, data)
+	if err != nil {
+		return took, "", err
+	}
+	data := c.resp
+	if code != http.StatusOK {
+		return took, "", fmt.Errorf("HTTP %s: %.200s", status, data)
 	}
 	var out reviewResponse
 	if err := json.Unmarshal(data, &out); err != nil {
@@ -174,6 +248,7 @@ func (rc *reviewClient) send(ctx context.Context, body []byte, uid string) (took
 type levelResult struct {
 	scenario             string
 	conc                 int
+	offered              float64 // requests/s on a fixed schedule, or 0 for closed loop
 	window               time.Duration
 	measured             int // requests started and answered within the window
 	sent                 int // all requests, warm-up included
@@ -195,21 +270,76 @@ type levelResult struct {
 type levelSpec struct {
 	sc              scenario
 	conc            int
+	rate            float64 // requests/s offered on a fixed schedule; 0: each worker sends as fast as it is answered
 	warmup, window  time.Duration
 	seqBase         int64 // makes names and UIDs distinct across levels
 	apiPID, etcdPID int   // for the CPU columns
 }
 
+// schedule is when a level's requests are due. Closed loop (rate 0): a
+// request is due when its worker is free, until the window ends. Open loop:
+// request k is due at begin + k/rate whether or not a worker is free, so a
+// request that waits for one counts its wait in its latency (no
+// coordinated omission: a stall shows in the percentiles instead of
+// pausing the clock).
+type schedule struct {
+	due <-chan time.Time // open loop only
+	end time.Time
+}
+
+func newSchedule(ctx context.Context, begin, end time.Time, rate float64) *schedule {
+	s := &schedule{end: end}
+	if rate <= 0 {
+		return s
+	}
+	due := make(chan time.Time, 1<<16)
+	s.due = due
+	go func() {
+		defer close(due)
+		interval := time.Duration(float64(time.Second) / rate)
+		next := begin
+		for ctx.Err() == nil && next.Before(end) {
+			if wait := time.Until(next); wait > 0 {
+				time.Sleep(wait) // may oversleep: everything due by then goes out at once, on time
+			}
+			for now := time.Now(); !next.After(now) && next.Before(end); next = next.Add(interval) {
+				select {
+				case due <- next:
+				default: // 65,536 requests behind: the level has long failed; stop offering
+					return
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// next returns when the worker's next request is due, or false when the
+// level is over.
+func (s *schedule) next(ctx context.Context) (time.Time, bool) {
+	if s.due == nil {
+		now := time.Now()
+		return now, ctx.Err() == nil && now.Before(s.end)
+	}
+	select {
+	case t, ok := <-s.due:
+		return t, ok && ctx.Err() == nil
+	case <-ctx.Done():
+		return time.Time{}, false
+	}
+}
+
 // runLevel sends the scenario's requests from conc workers, each with its
-// own keep-alive connection, for warmup+window, and measures the requests
-// that both started and finished within the window.
+// own keep-alive connection, for warmup+window. Closed loop, it measures
+// the requests that both started and finished within the window; open
+// loop, every request due within the window, from when it was due.
 func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls levelSpec) (*levelResult, error) {
 	rc, err := newReviewClient(url, caPEM, ls.conc)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.close()
-	res := &levelResult{scenario: ls.sc.name, conc: ls.conc, window: ls.window, errSamples: map[string]int{}}
+	res := &levelResult{scenario: ls.sc.name, conc: ls.conc, offered: ls.rate, window: ls.window, errSamples: map[string]int{}}
 	dec0, _ := fg.metric("fitgate_decisions_total")
 	http0, _ := fg.metric("controller_runtime_webhook_requests_total")
 	live0, _ := fg.metric("fitgate_live_lookups_total")
@@ -235,6 +365,7 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 		res.cpu = m.String()
 	}()
 
+	sched := newSchedule(ctx, begin, t1, ls.rate)
 	var seq atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -248,9 +379,9 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 			var sent, errs, warned, unchecked int
 			errSamples := map[string]int{}
 			warnSample := ""
-			for ctx.Err() == nil {
-				start := time.Now()
-				if !start.Before(t1) {
+			for {
+				due, ok := sched.next(ctx)
+				if !ok {
 					break
 				}
 				i := seq.Add(1) - 1
@@ -261,6 +392,9 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 				objUID := fmt.Sprintf("f0e1d2c3-0000-4000-8000-%012d", n)
 				buf = kind.tmpl.render(buf, uid, name, objUID)
 				took, warning, err := rc.send(ctx, buf, uid)
+				if ls.rate > 0 {
+					took = time.Since(due)
+				}
 				sent++
 				if err != nil {
 					if ctx.Err() != nil {
@@ -277,7 +411,7 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 						unchecked++
 					}
 				}
-				if !start.Before(t0) && time.Now().Before(t1) {
+				if !due.Before(t0) && (ls.rate > 0 || time.Now().Before(t1)) {
 					local = append(local, took)
 				}
 			}

@@ -79,6 +79,8 @@ type config struct {
 	nodes, pods         int
 	duration, warmup    time.Duration
 	levels              []int
+	rates               []float64
+	rateConns           int
 	mix                 bool
 	creates, createConc int
 	rounds              int
@@ -98,6 +100,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "part 1: measured window per concurrency level")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "part 1: unmeasured warm-up before each window")
 	levels := fs.String("concurrency", "4,16,64", "part 1: comma-separated concurrency levels (connections = workers)")
+	rates := fs.String("rates", "3000", "part 1: comma-separated open-loop rates (reviews/s on a fixed schedule, latency from when each was due); empty for none")
+	fs.IntVar(&c.rateConns, "rate-connections", 16, "part 1: connections (= workers) of the open-loop levels")
 	fs.BoolVar(&c.mix, "mix", true, "part 1: also run the Pod/Deployment mix at the best Pod level")
 	fs.IntVar(&c.creates, "creates", 3000, "part 2: pods created per round")
 	fs.IntVar(&c.createConc, "create-concurrency", 32, "part 2: concurrent creates")
@@ -116,6 +120,9 @@ func parseFlags(args []string) (config, error) {
 	if c.levels, err = parseLevels(*levels); err != nil {
 		errs = append(errs, fmt.Errorf("-concurrency: %w", err))
 	}
+	if c.rates, err = parseRates(*rates); err != nil {
+		errs = append(errs, fmt.Errorf("-rates: %w", err))
+	}
 	check := func(ok bool, format string, a ...any) {
 		if !ok {
 			errs = append(errs, fmt.Errorf(format, a...))
@@ -127,6 +134,7 @@ func parseFlags(args []string) (config, error) {
 	check(c.warmup >= 0 && c.warmup <= time.Minute, "-warmup %v: want 0..1m", c.warmup)
 	check(c.creates >= 1 && c.creates <= 100000, "-creates %d: want 1..100000", c.creates)
 	check(c.createConc >= 1 && c.createConc <= 1024, "-create-concurrency %d: want 1..1024", c.createConc)
+	check(c.rateConns >= 1 && c.rateConns <= 1024, "-rate-connections %d: want 1..1024", c.rateConns)
 	check(c.rounds >= 1 && c.rounds <= 10, "-rounds %d: want 1..10", c.rounds)
 	check(c.timeout > 0, "-timeout %v: want more than 0", c.timeout)
 	switch strings.ReplaceAll(c.parts, " ", "") {
@@ -186,6 +194,7 @@ type report struct {
 	cfg     config
 	setup   []string
 	levels  []*levelResult
+	paced   []*levelResult // open-loop levels
 	best    *levelResult
 	mix     *levelResult
 	rounds  []roundResult
@@ -291,9 +300,13 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 		return fmt.Errorf("%w (fitgate log %s)", err, fg.logPath)
 	}
 	seq := int64(0)
-	level := func(sc scenario, conc int) (*levelResult, error) {
-		logf("part 1: %s, concurrency %d: %v warm-up + %v measured ...", sc.name, conc, cfg.warmup, cfg.duration)
-		res, err := runLevel(ctx, fg.url, cp.CACertPEM(), fg, levelSpec{sc: sc, conc: conc, warmup: cfg.warmup,
+	level := func(sc scenario, conc int, rate float64) (*levelResult, error) {
+		how := fmt.Sprintf("concurrency %d", conc)
+		if rate > 0 {
+			how = fmt.Sprintf("%.0f/s offered over %d connections", rate, conc)
+		}
+		logf("part 1: %s, %s: %v warm-up + %v measured ...", sc.name, how, cfg.warmup, cfg.duration)
+		res, err := runLevel(ctx, fg.url, cp.CACertPEM(), fg, levelSpec{sc: sc, conc: conc, rate: rate, warmup: cfg.warmup,
 			window: cfg.duration, seqBase: seq, apiPID: apiPID, etcdPID: etcdPID})
 		seq += 10_000_000
 		if err != nil {
@@ -313,7 +326,7 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 		return res, nil
 	}
 	for _, c := range cfg.levels {
-		res, err := level(pods, c)
+		res, err := level(pods, c, 0)
 		if res != nil {
 			rep.levels = append(rep.levels, res)
 		}
@@ -321,9 +334,18 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 			return err
 		}
 	}
+	for _, r := range cfg.rates {
+		res, err := level(pods, cfg.rateConns, r)
+		if res != nil {
+			rep.paced = append(rep.paced, res)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	rep.best = bestLevel(rep.levels)
 	if cfg.mix && rep.best != nil {
-		res, err := level(mix, rep.best.conc)
+		res, err := level(mix, rep.best.conc, 0)
 		rep.mix = res
 		if err != nil {
 			return err
@@ -377,7 +399,7 @@ func machine() string {
 // admissions, or fitgate not called for every create.
 func (r *report) problems() []string {
 	var out []string
-	all := append([]*levelResult(nil), r.levels...)
+	all := append(append([]*levelResult(nil), r.levels...), r.paced...)
 	if r.mix != nil {
 		all = append(all, r.mix)
 	}
@@ -432,11 +454,19 @@ func (r *report) render() string {
 		for e, n := range l.errSamples {
 			notes += fmt.Sprintf("; error ×%d: %s", n, firstLine(e))
 		}
-		return row{part: "1", scenario: l.scenario, conc: fmt.Sprint(l.conc), count: fmt.Sprint(l.measured),
+		scenario := l.scenario
+		if l.offered > 0 {
+			scenario = fmt.Sprintf("%s, %.0f/s offered (open loop)", l.scenario, l.offered)
+			notes += "; latency from when each request was due"
+		}
+		return row{part: "1", scenario: scenario, conc: fmt.Sprint(l.conc), count: fmt.Sprint(l.measured),
 			errors: fmt.Sprint(l.errors), rate: fmt.Sprintf("%.0f reviews/s", l.rate), p50: fmtLatency(l.p50), p99: fmtLatency(l.p99),
 			cpu: l.cpu, notes: notes}
 	}
 	for _, l := range r.levels {
+		rows = append(rows, levelRow(l))
+	}
+	for _, l := range r.paced {
 		rows = append(rows, levelRow(l))
 	}
 	if r.mix != nil {
@@ -444,14 +474,19 @@ func (r *report) render() string {
 	}
 	if b := r.best; b != nil {
 		var met []string
-		for _, l := range r.levels {
-			if l.rate >= targetRate && l.p99 <= targetP99 {
-				met = append(met, fmt.Sprint(l.conc))
+		for _, l := range append(append([]*levelResult(nil), r.levels...), r.paced...) {
+			kept := l.offered == 0 || l.rate >= 0.99*l.offered
+			if l.rate >= targetRate && l.p99 <= targetP99 && kept && l.errors == 0 {
+				if l.offered > 0 {
+					met = append(met, fmt.Sprintf("%.0f/s offered", l.offered))
+				} else {
+					met = append(met, fmt.Sprintf("concurrency %d", l.conc))
+				}
 			}
 		}
 		verdict := fmt.Sprintf("target ≥ %.0f/s with p99 ≤ %v: %s", targetRate, targetP99, metOr(len(met) > 0))
 		if len(met) > 0 {
-			verdict += " (at concurrency " + strings.Join(met, ", ") + ")"
+			verdict += " (at " + strings.Join(met, ", ") + ")"
 		}
 		rows = append(rows, row{part: "1", scenario: "**best sustained, bare Pods**", conc: fmt.Sprint(b.conc),
 			count: fmt.Sprint(b.measured), errors: fmt.Sprint(b.errors), rate: fmt.Sprintf("**%.0f reviews/s**", b.rate),

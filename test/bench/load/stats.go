@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -113,4 +114,24 @@ func renderTable(rows []row) string {
 		line(cells(r))
 	}
 	return b.String()
+}
+
+// parseRates parses a comma-separated list of request rates per second for
+// open-loop levels; an empty list is none.
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(part, 64)
+		if err != nil || r < 1 || r > 100_000 {
+			return nil, fmt.Errorf("%q: want a rate of 1..100000 requests/s", part)
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

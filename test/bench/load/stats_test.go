@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +171,53 @@ func TestApproxManagedFields(t *testing.T) {
 		`"f:ports":{"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{},"f:protocol":{}}}}},"f:nodeName":{}}}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []float64
+		bad  bool
+	}{
+		{in: "", want: nil},
+		{in: " 3000, 1500.5,3000 ", want: []float64{3000, 1500.5}},
+		{in: "0", bad: true},
+		{in: "fast", bad: true},
+		{in: "1e9", bad: true},
+	} {
+		got, err := parseRates(c.in)
+		if (err != nil) != c.bad || !slices.Equal(got, c.want) {
+			t.Errorf("parseRates(%q) = %v, %v", c.in, got, err)
+		}
+	}
+}
+
+// TestOpenLoopSchedule: requests are due every 1/rate from the start,
+// none at or after the end, whether or not anyone takes them on time.
+func TestOpenLoopSchedule(t *testing.T) {
+	begin := time.Now()
+	end := begin.Add(100 * time.Millisecond)
+	s := newSchedule(context.Background(), begin, end, 1000)
+	time.Sleep(150 * time.Millisecond) // a worker that was busy: the due times must not slip
+	var got []time.Time
+	for {
+		due, ok := s.next(context.Background())
+		if !ok {
+			break
+		}
+		got = append(got, due)
+	}
+	if len(got) != 100 {
+		t.Fatalf("%d requests due, want 100", len(got))
+	}
+	for i, due := range got {
+		if want := begin.Add(time.Duration(i) * time.Millisecond); !due.Equal(want) {
+			t.Fatalf("request %d due at +%v, want +%v", i, due.Sub(begin), want.Sub(begin))
+		}
+	}
+	closed := newSchedule(context.Background(), begin, begin, 0)
+	if _, ok := closed.next(context.Background()); ok {
+		t.Error("closed loop: a request due after the end")
 	}
 }

@@ -89,75 +89,98 @@ type (
 	}
 )
 
-func lean[W any](raw []byte, finish func(*W) runtime.Object) (runtime.Object, error) {
-	w := new(W)
-	if err := jsonv2.Unmarshal(raw, w, lenientSyntax); err != nil {
+// leanKind makes a kind's wrapper and turns a decoded one into the object.
+type leanKind struct {
+	wrapper func() any
+	finish  func(any) runtime.Object
+}
+
+func leanOf[W any](finish func(*W) runtime.Object) leanKind {
+	return leanKind{wrapper: func() any { return new(W) }, finish: func(w any) runtime.Object { return finish(w.(*W)) }}
+}
+
+var leanKinds = map[schema.GroupVersionKind]leanKind{
+	v1.SchemeGroupVersion.WithKind("Pod"): leanOf(func(w *leanPod) runtime.Object {
+		w.Pod.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.Pod
+	}),
+	v1.SchemeGroupVersion.WithKind("ReplicationController"): leanOf(func(w *leanReplicationController) runtime.Object {
+		w.ReplicationController.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.ReplicationController
+	}),
+	appsv1.SchemeGroupVersion.WithKind("Deployment"): leanOf(func(w *leanDeployment) runtime.Object {
+		w.Deployment.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.Deployment
+	}),
+	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): leanOf(func(w *leanReplicaSet) runtime.Object {
+		w.ReplicaSet.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.ReplicaSet
+	}),
+	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): leanOf(func(w *leanStatefulSet) runtime.Object {
+		w.StatefulSet.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.StatefulSet
+	}),
+	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): leanOf(func(w *leanDaemonSet) runtime.Object {
+		w.DaemonSet.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.DaemonSet
+	}),
+	batchv1.SchemeGroupVersion.WithKind("Job"): leanOf(func(w *leanJob) runtime.Object {
+		w.Job.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.Job
+	}),
+	batchv1.SchemeGroupVersion.WithKind("CronJob"): leanOf(func(w *leanCronJob) runtime.Object {
+		w.CronJob.ObjectMeta = w.Metadata.ObjectMeta
+		return &w.CronJob
+	}),
+}
+
+// requestObject returns a request's object (or old object) as the kind the
+// request names: the one the review's decoding already built, or one
+// decoded now from its bytes.
+func requestObject(raw runtime.RawExtension, gvk schema.GroupVersionKind) (runtime.Object, error) {
+	if raw.Object == nil {
+		return decode(raw.Raw, gvk)
+	}
+	if err := kindMatches(raw.Object, gvk); err != nil {
 		return nil, err
 	}
-	return finish(w), nil
+	return raw.Object, nil
 }
 
-var leanDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object, error){
-	v1.SchemeGroupVersion.WithKind("Pod"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanPod) runtime.Object { w.Pod.ObjectMeta = w.Metadata.ObjectMeta; return &w.Pod })
-	},
-	v1.SchemeGroupVersion.WithKind("ReplicationController"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanReplicationController) runtime.Object {
-			w.ReplicationController.ObjectMeta = w.Metadata.ObjectMeta
-			return &w.ReplicationController
-		})
-	},
-	appsv1.SchemeGroupVersion.WithKind("Deployment"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanDeployment) runtime.Object {
-			w.Deployment.ObjectMeta = w.Metadata.ObjectMeta
-			return &w.Deployment
-		})
-	},
-	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanReplicaSet) runtime.Object {
-			w.ReplicaSet.ObjectMeta = w.Metadata.ObjectMeta
-			return &w.ReplicaSet
-		})
-	},
-	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanStatefulSet) runtime.Object {
-			w.StatefulSet.ObjectMeta = w.Metadata.ObjectMeta
-			return &w.StatefulSet
-		})
-	},
-	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanDaemonSet) runtime.Object {
-			w.DaemonSet.ObjectMeta = w.Metadata.ObjectMeta
-			return &w.DaemonSet
-		})
-	},
-	batchv1.SchemeGroupVersion.WithKind("Job"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanJob) runtime.Object { w.Job.ObjectMeta = w.Metadata.ObjectMeta; return &w.Job })
-	},
-	batchv1.SchemeGroupVersion.WithKind("CronJob"): func(raw []byte) (runtime.Object, error) {
-		return lean(raw, func(w *leanCronJob) runtime.Object { w.CronJob.ObjectMeta = w.Metadata.ObjectMeta; return &w.CronJob })
-	},
-}
-
-// decode reads a request's object as the kind the request names.
+// decode reads an object as the kind the request names.
 func decode(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("the request has no object")
 	}
 	var obj runtime.Object
-	var err error
-	if dec, ok := leanDecoders[gvk]; ok {
-		obj, err = dec(raw)
-	} else if obj, err = clientgoscheme.Scheme.New(gvk); err == nil {
-		err = jsonv2.Unmarshal(raw, obj, lenientSyntax)
+	if lk, ok := leanKinds[gvk]; ok {
+		w := lk.wrapper()
+		if err := jsonv2.Unmarshal(raw, w, lenientSyntax); err != nil {
+			return nil, errors.New(decodeProblem(err))
+		}
+		obj = lk.finish(w)
+	} else {
+		var err error
+		if obj, err = clientgoscheme.Scheme.New(gvk); err != nil {
+			return nil, err
+		}
+		if err := jsonv2.Unmarshal(raw, obj, lenientSyntax); err != nil {
+			return nil, errors.New(decodeProblem(err))
+		}
 	}
-	if err != nil {
-		return nil, errors.New(decodeProblem(err))
-	}
-	if got := obj.GetObjectKind().GroupVersionKind(); !got.Empty() && got != gvk {
-		return nil, fmt.Errorf("the object is a %s, the request is for a %s", kindString(got), kindString(gvk))
+	if err := kindMatches(obj, gvk); err != nil {
+		return nil, err
 	}
 	return obj, nil
+}
+
+// kindMatches refuses an object that says it is another kind than the
+// request's.
+func kindMatches(obj runtime.Object, gvk schema.GroupVersionKind) error {
+	if got := obj.GetObjectKind().GroupVersionKind(); !got.Empty() && got != gvk {
+		return fmt.Errorf("the object is a %s, the request is for a %s", kindString(got), kindString(gvk))
+	}
+	return nil
 }
 
 // decodeProblem words a decoding error for the person who wrote the

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"sync"
-	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -18,6 +17,7 @@ import (
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -109,57 +109,124 @@ func reviewHandler(h admission.Handler) http.Handler {
 	})
 }
 
-// decodeReview reads an AdmissionReview from body. The request's objects
-// are left as the bytes they were sent as (Raw), without copying them: the
-// handler decodes them by the kind the request names, and reads them only
-// while the body is alive. Nothing decoded from them points into the body.
+// decodeReview reads an AdmissionReview from body in one pass: an object
+// of a kind fitgate judges is decoded as it is read, when the request
+// names its kind before it (the API server writes kind first), and kept in
+// the request's RawExtension.Object. Raw is always the object's bytes, a
+// slice of body rather than a copy: the handler reads it only while the
+// body is alive, and nothing decoded points into it.
+//
+// An object that does not decode leaves the review to be read again
+// without decoding objects, so that the handler can word the problem.
+// Objects are left as bytes, too, in a body over the default limit of the
+// objects fitgate checks, and when the request names its kind after them.
 func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	ar := new(admissionv1.AdmissionReview)
-	if err := jsonv2.Unmarshal(body, ar, reviewOptions); err != nil {
-		return nil, err
-	}
-	// Raw is a slice of the decoder's buffer, which for a []byte input is
-	// that input. Should that ever change, the slices could be reused by
-	// the decoder; decode again, copying.
-	if r := ar.Request; r != nil && (!within(body, r.Object.Raw) || !within(body, r.OldObject.Raw) || !within(body, r.Options.Raw)) {
-		ar = new(admissionv1.AdmissionReview)
-		if err := jsonv2.Unmarshal(body, ar, reviewCopyOptions); err != nil {
+	if len(body) <= DefaultMaxObjectBytes {
+		var sr streamedReview
+		err := jsonv2.Unmarshal(body, &sr, lenientSyntax)
+		if err == nil {
+			return newReview(sr.TypeMeta, (*wireRequest)(sr.Request), body), nil
+		}
+		if !errors.Is(err, errObjectUndecodable) {
 			return nil, err
 		}
 	}
-	return ar, nil
+	var rr rawReview
+	if err := jsonv2.Unmarshal(body, &rr, lenientSyntax); err != nil {
+		return nil, err
+	}
+	return newReview(rr.TypeMeta, rr.Request, body), nil
 }
 
-// reviewOptions keep an embedded object as a slice of the input, as
-// RawExtension's own decoding would but without the copy; null stays empty.
-var (
-	reviewOptions     = rawObjectOptions(func(v jsontext.Value) []byte { return v })
-	reviewCopyOptions = rawObjectOptions(func(v jsontext.Value) []byte { return bytes.Clone(v) })
+// An AdmissionReview as read off the wire: streamedReview decodes the
+// objects of a kind fitgate judges, rawReview keeps them as bytes.
+type (
+	streamedReview struct {
+		metav1.TypeMeta `json:",inline"`
+		Request         *streamedRequest `json:"request"`
+	}
+	rawReview struct {
+		metav1.TypeMeta `json:",inline"`
+		Request         *wireRequest `json:"request"`
+	}
 )
 
-func rawObjectOptions(keep func(jsontext.Value) []byte) jsonv2.Options {
-	return jsonv2.JoinOptions(lenientSyntax,
-		jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, raw *runtime.RawExtension) error {
-			v, err := dec.ReadValue()
-			if err != nil {
-				return err
-			}
-			raw.Raw, raw.Object = nil, nil
-			if v.Kind() != 'n' {
-				raw.Raw = keep(v)
-			}
-			return nil
-		})))
+// wireRequest is an AdmissionRequest whose objects and options are read as
+// wireObjects: the fields of the same JSON name here, shallower than the
+// embedded request's, are the ones decoded.
+type wireRequest struct {
+	admissionv1.AdmissionRequest `json:",inline"`
+	Object                       wireObject `json:"object"`
+	OldObject                    wireObject `json:"oldObject"`
+	Options                      wireObject `json:"options"`
 }
 
-// within reports whether sub is empty or lies within b's bytes. (The
-// decoder caps the slices it returns, so their capacity cannot tell.)
-func within(b, sub []byte) bool {
-	if len(sub) == 0 {
-		return true
+// streamedRequest is a wireRequest whose objects know the request's kind,
+// decoded before them, so that they can be decoded as they are read.
+type streamedRequest wireRequest
+
+func (r *streamedRequest) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	r.Object.kind, r.OldObject.kind = &r.Kind, &r.Kind
+	return jsonv2.UnmarshalDecode(dec, (*wireRequest)(r))
+}
+
+// newReview is the AdmissionReview read as tm and r from body.
+func newReview(tm metav1.TypeMeta, r *wireRequest, body []byte) *admissionv1.AdmissionReview {
+	ar := &admissionv1.AdmissionReview{TypeMeta: tm}
+	if r != nil {
+		ar.Request = &r.AdmissionRequest
+		ar.Request.Object = r.Object.rawExtension(body)
+		ar.Request.OldObject = r.OldObject.rawExtension(body)
+		ar.Request.Options = r.Options.rawExtension(body)
 	}
-	start, at := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
-	return len(b) > 0 && at >= start && at-start+uintptr(len(sub)) <= uintptr(len(b))
+	return ar
+}
+
+// wireObject is an embedded object: its place in the body and, for a kind
+// fitgate judges, the object decoded.
+type wireObject struct {
+	kind       *metav1.GroupVersionKind // nil: keep the bytes only
+	start, end int64                    // offsets in the body; end 0 for null or absent
+	obj        runtime.Object
+}
+
+// errObjectUndecodable: an object of a kind fitgate judges did not decode.
+var errObjectUndecodable = errors.New("the object does not decode")
+
+func (o *wireObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	o.start, o.end, o.obj = 0, 0, nil
+	if dec.PeekKind() == 'n' {
+		_, err := dec.ReadToken()
+		return err
+	}
+	start := dec.InputOffset() // before the value, possibly before ':' and spaces
+	var lk leanKind
+	var ok bool
+	if o.kind != nil {
+		lk, ok = leanKinds[schema.GroupVersionKind{Group: o.kind.Group, Version: o.kind.Version, Kind: o.kind.Kind}]
+	}
+	if ok {
+		w := lk.wrapper()
+		if err := jsonv2.UnmarshalDecode(dec, w); err != nil {
+			return fmt.Errorf("%w: %w", errObjectUndecodable, err)
+		}
+		o.obj = lk.finish(w)
+	} else if _, err := dec.ReadValue(); err != nil {
+		return err
+	}
+	o.start, o.end = start, dec.InputOffset()
+	return nil
+}
+
+// rawExtension is the object as a RawExtension: its bytes in body, and the
+// object if it was decoded.
+func (o *wireObject) rawExtension(body []byte) runtime.RawExtension {
+	if o.end == 0 {
+		return runtime.RawExtension{}
+	}
+	// A JSON value starts with neither ':' nor white space.
+	b := bytes.TrimLeft(body[o.start:o.end], ": \t\r\n")
+	return runtime.RawExtension{Raw: b[:len(b):len(b)], Object: o.obj}
 }
 
 // bodyBuffers recycles request bodies: every review would otherwise

@@ -158,7 +158,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	// own validation; refusing it here would block a deploy over fitgate's
 	// limitation, and failurePolicy: Ignore would not help (a response that
 	// says "not allowed" is a denial). Allow it, and say it was not checked.
-	obj, err := decode(req.Object.Raw, gvk)
+	obj, err := requestObject(req.Object, gvk)
 	if err != nil {
 		log.Error(err, "cannot decode object")
 		return withWarnings(admission.Allowed(""), truncate(fmt.Sprintf("fitgate: could not read this %s, so it was not checked: %v",
@@ -322,7 +322,7 @@ func (h *Handler) judgeUpdate(r *request, req admission.Request, gvk schema.Grou
 	if len(req.OldObject.Raw) == 0 {
 		return true, nil // no old object to compare with: judge it like a create
 	}
-	old, err := decode(req.OldObject.Raw, gvk)
+	old, err := requestObject(req.OldObject, gvk)
 	if err != nil {
 		return false, fmt.Errorf("fitgate: decoding old %s: %w", gvk.Kind, err)
 	}

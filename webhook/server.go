@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,10 @@ type ServerOptions struct {
 	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics.
 	// Empty disables either. ":0" picks a free port (see HealthAddr()).
 	HealthAddr, MetricsAddr string
+	// PprofAddr serves Go's profiler under /debug/pprof/. Empty, the
+	// default, disables it: profiles expose the process's internals, so
+	// bind it to loopback (or a port no Service exposes) when enabled.
+	PprofAddr string
 	// ShutdownDelay is how long /readyz fails before the listener closes,
 	// so that endpoints stop sending new requests; in-flight requests are
 	// then drained (for up to a minute).
@@ -69,6 +74,7 @@ type Server struct {
 	stopping    atomic.Bool
 	healthAddr  atomic.Value // string
 	metricsAddr atomic.Value // string
+	pprofAddr   atomic.Value // string
 	readyCh     chan struct{}
 	readyOnce   sync.Once
 }
@@ -145,6 +151,10 @@ func (s *Server) HealthAddr() string { v, _ := s.healthAddr.Load().(string); ret
 // MetricsAddr is the address /metrics listens on, once Run has started it.
 func (s *Server) MetricsAddr() string { v, _ := s.metricsAddr.Load().(string); return v }
 
+// PprofAddr is the address /debug/pprof/ listens on, once Run has started
+// it.
+func (s *Server) PprofAddr() string { v, _ := s.pprofAddr.Load().(string); return v }
+
 // Ready returns a channel closed the first time every readiness check
 // passes.
 func (s *Server) Ready() <-chan struct{} { return s.readyCh }
@@ -195,6 +205,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := serve(s.opts.MetricsAddr, &s.metricsAddr, mmux); err != nil {
 		return fmt.Errorf("metrics server: %w", err)
+	}
+	pmux := http.NewServeMux()
+	pmux.HandleFunc("/debug/pprof/", pprof.Index)
+	pmux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	pmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	pmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	pmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if err := serve(s.opts.PprofAddr, &s.pprofAddr, pmux); err != nil {
+		return fmt.Errorf("pprof server: %w", err)
 	}
 
 	// The webhook's context ends ShutdownDelay after ctx, so that /readyz

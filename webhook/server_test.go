@@ -139,7 +139,7 @@ func TestServerReadinessTLSReloadAndShutdown(t *testing.T) {
 		return admission.Allowed("")
 	})
 	srv := NewServer(ServerOptions{Host: "127.0.0.1", Port: port, CertDir: dir,
-		HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ShutdownDelay: 300 * time.Millisecond,
+		HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", PprofAddr: "127.0.0.1:0", ShutdownDelay: 300 * time.Millisecond,
 		CertPollInterval: 20 * time.Millisecond, CertWatchInterval: 100 * time.Millisecond}, handler, nil)
 	srv.AddReadyCheck("cache", func(*http.Request) error {
 		if !cacheSynced.Load() {
@@ -207,6 +207,10 @@ func TestServerReadinessTLSReloadAndShutdown(t *testing.T) {
 	if code, body, err := get("http://" + srv.MetricsAddr() + "/metrics"); err != nil || code != 200 ||
 		!strings.Contains(body, `controller_runtime_webhook_requests_total{code="200",webhook="/validate"} 1`) {
 		t.Fatalf("/metrics = %d %v\n%s", code, err, body)
+	}
+	if code, body, err := get("http://" + srv.PprofAddr() + "/debug/pprof/heap?debug=1"); err != nil || code != 200 ||
+		!strings.Contains(body, "heap profile") {
+		t.Fatalf("/debug/pprof/heap = %d %v\n%.200s", code, err, body)
 	}
 
 	// Hot reload.

@@ -50,6 +50,7 @@ type serveConfig struct {
 	TLSMinVersion     string   `json:"tlsMinVersion,omitempty"`
 	HealthAddr        string   `json:"healthAddr,omitempty"`
 	MetricsAddr       string   `json:"metricsAddr,omitempty"`
+	PprofAddr         string   `json:"pprofAddr,omitempty"`
 	DefaultMode       string   `json:"defaultMode,omitempty"`
 	DefaultPodMode    string   `json:"defaultPodMode,omitempty"`
 	ExemptNamespaces  []string `json:"exemptNamespaces,omitempty"`
@@ -140,6 +141,7 @@ func (c *serveConfig) bind(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "address of /healthz and /readyz (empty disables)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of /metrics (empty disables)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address of Go's profiler, /debug/pprof/ (empty, the default, disables it; e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.DefaultMode, "default-mode", c.DefaultMode, "mode for workloads in namespaces without the fitgate.dev/mode label: off, warn, enforce or strict")
 	fs.StringVar(&c.DefaultPodMode, "default-pod-mode", c.DefaultPodMode, "mode for bare Pods in namespaces without the fitgate.dev/mode label")
 	fs.Var(commaList{&c.ExemptNamespaces}, "exempt-namespaces", "comma-separated namespaces never judged (default kube-system,kube-node-lease and --namespace)")
@@ -241,7 +243,7 @@ func (c serveConfig) webhookConfig(log logr.Logger) (webhook.Config, error) {
 	out.TimeoutSeconds = int32(c.TimeoutSeconds)
 	out.Server = webhook.ServerOptions{
 		Host: c.Host, Port: c.Port, CertDir: c.CertDir, CertName: c.CertName, KeyName: c.KeyName,
-		TLSMinVersion: tlsMin, HealthAddr: c.HealthAddr, MetricsAddr: c.MetricsAddr, ShutdownDelay: delay,
+		TLSMinVersion: tlsMin, HealthAddr: c.HealthAddr, MetricsAddr: c.MetricsAddr, PprofAddr: c.PprofAddr, ShutdownDelay: delay,
 	}
 	out.Engine.KnownSchedulers = c.KnownSchedulers
 	if c.Autoscaler {

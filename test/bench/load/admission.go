@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,8 +274,9 @@ type levelSpec struct {
 	conc            int
 	rate            float64 // requests/s offered on a fixed schedule; 0: each worker sends as fast as it is answered
 	warmup, window  time.Duration
-	seqBase         int64 // makes names and UIDs distinct across levels
-	apiPID, etcdPID int   // for the CPU columns
+	seqBase         int64  // makes names and UIDs distinct across levels
+	apiPID, etcdPID int    // for the CPU columns
+	profilePath     string // if set, fitgate's CPU profile over the window is written here
 }
 
 // schedule is when a level's requests are due. Closed loop (rate 0): a
@@ -356,6 +359,16 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 		case <-ctx.Done():
 			return
 		}
+		var profiled chan struct{}
+		if ls.profilePath != "" && fg.pprofURL != "" {
+			profiled = make(chan struct{})
+			go func() {
+				defer close(profiled)
+				if err := fetchProfile(ctx, fg.pprofURL, ls.window, ls.profilePath); err != nil {
+					logf("part 1:   no CPU profile: %v", err)
+				}
+			}()
+		}
 		m := newCPUMeter(fg.pid(), 0, ls.apiPID, ls.etcdPID)
 		select {
 		case <-time.After(time.Until(t1)):
@@ -363,6 +376,9 @@ func runLevel(ctx context.Context, url string, caPEM []byte, fg *fitgateProc, ls
 		}
 		res.fitgateCores = m.cores(0)
 		res.cpu = m.String()
+		if profiled != nil {
+			<-profiled
+		}
 	}()
 
 	sched := newSchedule(ctx, begin, t1, ls.rate)
@@ -479,4 +495,30 @@ func smokeTest(ctx context.Context, url string, caPEM []byte, scs ...scenario) e
 		}
 	}
 	return nil
+}
+
+// fetchProfile writes fitgate's CPU profile over the next window to path.
+func fetchProfile(ctx context.Context, pprofURL string, window time.Duration, path string) error {
+	secs := max(1, int(window.Round(time.Second)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%sprofile?seconds=%d", pprofURL, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %s", req.URL, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -31,6 +31,8 @@ type fitgateOptions struct {
 	// register: --register-url with failurePolicy Fail, unregistered on exit.
 	register       bool
 	webhookCfgName string
+	// pprof: serve Go's profiler on loopback (--pprof-addr).
+	pprof bool
 }
 
 // fitgateProc is a running `fitgate serve` child.
@@ -39,6 +41,7 @@ type fitgateProc struct {
 	done                   chan struct{}
 	waitErr                error
 	url, ready, metricsURL string
+	pprofURL               string // "" unless started with pprof
 	certDir, logPath       string
 	stopOnce               sync.Once
 }
@@ -66,7 +69,7 @@ func startFitgate(ctx context.Context, o fitgateOptions) (_ *fitgateProc, retErr
 			}
 		}
 	}
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -86,6 +89,10 @@ func startFitgate(ctx context.Context, o fitgateOptions) (_ *fitgateProc, retErr
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--cert-dir", certDir,
 		"--health-addr", "127.0.0.1:" + strconv.Itoa(ports[1]), "--metrics-addr", "127.0.0.1:" + strconv.Itoa(ports[2]),
 		"--namespace", "fitgate-system", "--log-level", "warn"}
+	if o.pprof {
+		f.pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", ports[3])
+		args = append(args, "--pprof-addr", "127.0.0.1:"+strconv.Itoa(ports[3]))
+	}
 	if o.register {
 		args = append(args, "--register-url", f.url, "--failure-policy", "Fail", "--unregister-on-exit",
 			"--webhook-config-name", o.webhookCfgName)

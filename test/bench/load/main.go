@@ -81,6 +81,7 @@ type config struct {
 	levels              []int
 	rates               []float64
 	rateConns           int
+	profileDir          string
 	mix                 bool
 	creates, createConc int
 	rounds              int
@@ -102,6 +103,7 @@ func parseFlags(args []string) (config, error) {
 	levels := fs.String("concurrency", "4,16,64", "part 1: comma-separated concurrency levels (connections = workers)")
 	rates := fs.String("rates", "3000", "part 1: comma-separated open-loop rates (reviews/s on a fixed schedule, latency from when each was due); empty for none")
 	fs.IntVar(&c.rateConns, "rate-connections", 16, "part 1: connections (= workers) of the open-loop levels")
+	fs.StringVar(&c.profileDir, "profile", "", "part 1: write fitgate's CPU profile over each level's window to this directory (fitgate serve --pprof-addr)")
 	fs.BoolVar(&c.mix, "mix", true, "part 1: also run the Pod/Deployment mix at the best Pod level")
 	fs.IntVar(&c.creates, "creates", 3000, "part 2: pods created per round")
 	fs.IntVar(&c.createConc, "create-concurrency", 32, "part 2: concurrent creates")
@@ -277,6 +279,12 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 		return err
 	}
 	o.name, o.certPEM, o.keyPEM = "fitgate-unregistered", certPEM, keyPEM
+	o.pprof = cfg.profileDir != ""
+	if o.pprof {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	logf("part 1: starting fitgate serve (not registered) ...")
 	t := time.Now()
 	fg, err := startFitgate(ctx, o)
@@ -307,7 +315,7 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 		}
 		logf("part 1: %s, %s: %v warm-up + %v measured ...", sc.name, how, cfg.warmup, cfg.duration)
 		res, err := runLevel(ctx, fg.url, cp.CACertPEM(), fg, levelSpec{sc: sc, conc: conc, rate: rate, warmup: cfg.warmup,
-			window: cfg.duration, seqBase: seq, apiPID: apiPID, etcdPID: etcdPID})
+			window: cfg.duration, seqBase: seq, apiPID: apiPID, etcdPID: etcdPID, profilePath: profilePath(cfg.profileDir, sc, conc, rate)})
 		seq += 10_000_000
 		if err != nil {
 			return nil, err
@@ -352,6 +360,21 @@ func runPart1(ctx context.Context, cfg config, cp *controlplane.ControlPlane, o 
 		}
 	}
 	return nil
+}
+
+// profilePath is where a level's CPU profile goes, or "".
+func profilePath(dir string, sc scenario, conc int, rate float64) string {
+	if dir == "" {
+		return ""
+	}
+	name := fmt.Sprintf("fitgate-%s-c%d", sc.kinds[0].name, conc)
+	if len(sc.kinds) > 1 {
+		name = fmt.Sprintf("fitgate-mix-c%d", conc)
+	}
+	if rate > 0 {
+		name += fmt.Sprintf("-%.0fps", rate)
+	}
+	return filepath.Join(dir, name+".pprof")
 }
 
 // bestLevel is the level with the highest sustained rate.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -345,10 +346,20 @@ func (s *lazyValuesSink) Info(level int, msg string, kv ...any) {
 }
 func (s *lazyValuesSink) Error(err error, msg string, kv ...any) { s.resolved().Error(err, msg, kv...) }
 
-// WithValues and WithName keep the request's values first, as the eager
-// logger would.
-func (s *lazyValuesSink) WithValues(kv ...any) logr.LogSink { return s.resolved().WithValues(kv...) }
-func (s *lazyValuesSink) WithName(name string) logr.LogSink { return s.resolved().WithName(name) }
+// WithValues and WithName stay lazy (controller-runtime's FromContext
+// calls WithValues on every use, most often with nothing), and keep the
+// request's values first, as the eager logger would.
+func (s *lazyValuesSink) WithValues(kv ...any) logr.LogSink {
+	if len(kv) == 0 {
+		return s
+	}
+	kv = slices.Clone(kv)
+	return &lazyValuesSink{base: s.base, values: func() []any { return append(s.values(), kv...) }}
+}
+
+func (s *lazyValuesSink) WithName(name string) logr.LogSink {
+	return &lazyValuesSink{base: s.base.WithName(name), values: s.values}
+}
 
 // WithCallDepth keeps the caller's file and line right when base reports
 // them.

@@ -26,13 +26,16 @@ func TestRequestLogger(t *testing.T) {
 	req.UserInfo.Username = "alice"
 	l := requestLogger(base, req)
 	l.V(1).Info("not written")
+	l = l.WithValues() // what controller-runtime's FromContext does
+	l.WithValues("verdict", "Fits").WithName("sub").V(1).Info("not written either")
 	if sink := l.GetSink().(*lazyValuesSink); sink.sink != nil || len(lines) != 0 {
 		t.Fatalf("values built or a line written without logging: %q", lines)
 	}
 	l.WithValues("verdict", "Fits").Info("denied", "mode", "enforce")
 	l.Error(errors.New("boom"), "failed")
-	if len(lines) != 2 {
-		t.Fatalf("%d lines, want 2: %q", len(lines), lines)
+	l.WithName("sub").Info("named")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3: %q", len(lines), lines)
 	}
 	for _, want := range []string{`"namespace"="apps"`, `"name"="web"`, `"user"="alice"`, `"requestID"="u-1"`} {
 		for _, line := range lines {

@@ -132,14 +132,12 @@ func (c *candidate) matchesAllAffinity(ns string, podLabels labels.Labels, nsLab
 }
 
 func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
+	// The count maps are made on first use (bump): most checks fill none.
 	st := &affinityState{}
 	needIncoming := len(c.affinity) > 0 || len(c.antiAffinity) > 0
 	if !needIncoming && len(s.antiIndex.groups) == 0 {
 		return st
 	}
-	st.affinityCounts = map[topologyPair]int{}
-	st.antiCounts = map[topologyPair]int{}
-	st.existingAnti = map[topologyPair]int{}
 	if len(c.affinity) > 0 {
 		// A pod counts for affinity only if it matches every term, so the
 		// pods the first term selects are the only candidates.
@@ -147,7 +145,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 			if ns := p.namespace(); c.matchesAllAffinity(ns, p.shape.labels, s.namespaceLabels(ns)) {
 				for i := range c.affinity {
 					if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
-						st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
+						bump(&st.affinityCounts, topologyPair{c.affinity[i].topologyKey, v}, 1)
 					}
 				}
 			}
@@ -157,7 +155,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		t := &c.antiAffinity[i]
 		s.forEachTermPod(t, func(p *podInfo, nodeLabels map[string]string) {
 			if v, ok := nodeLabels[t.topologyKey]; ok {
-				st.antiCounts[topologyPair{t.topologyKey, v}]++
+				bump(&st.antiCounts, topologyPair{t.topologyKey, v}, 1)
 				if p.namespace() != c.ns {
 					st.foreignAnti = true
 				}
@@ -175,7 +173,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 				continue
 			}
 			if v, ok := ni.node.Labels[g.term.topologyKey]; ok {
-				st.existingAnti[topologyPair{g.term.topologyKey, v}] += n
+				bump(&st.existingAnti, topologyPair{g.term.topologyKey, v}, n)
 				if g.ownerNS != c.ns {
 					st.foreignAnti = true
 				}
@@ -183,6 +181,14 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		}
 	})
 	return st
+}
+
+// bump adds n to (*m)[k], making the map on first use.
+func bump(m *map[topologyPair]int, k topologyPair, n int) {
+	if *m == nil {
+		*m = map[topologyPair]int{}
+	}
+	(*m)[k] += n
 }
 
 // forEachTermPod calls fn for every pod bound to a known node that term t
@@ -211,19 +217,14 @@ func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabel
 
 // place records a simulated replica of the candidate on node n.
 func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
-	if st.affinityCounts == nil {
-		if len(c.antiAffinity) == 0 && len(c.affinity) == 0 {
-			return
-		}
-		st.affinityCounts = map[topologyPair]int{}
-		st.antiCounts = map[topologyPair]int{}
-		st.existingAnti = map[topologyPair]int{}
+	if len(c.antiAffinity) == 0 && len(c.affinity) == 0 {
+		return // a replica without terms matches no term of its own
 	}
 	nsl := s.namespaceLabels(c.ns)
 	if c.matchesAllAffinity(c.ns, labels.Set(c.labels), nsl) {
 		for i := range c.affinity {
 			if v, ok := n.Labels[c.affinity[i].topologyKey]; ok {
-				st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}]++
+				bump(&st.affinityCounts, topologyPair{c.affinity[i].topologyKey, v}, 1)
 			}
 		}
 	}
@@ -231,8 +232,8 @@ func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
 		t := &c.antiAffinity[i]
 		if t.matches(c.ns, labels.Set(c.labels), nsl) {
 			if v, ok := n.Labels[t.topologyKey]; ok {
-				st.antiCounts[topologyPair{t.topologyKey, v}]++
-				st.existingAnti[topologyPair{t.topologyKey, v}]++
+				bump(&st.antiCounts, topologyPair{t.topologyKey, v}, 1)
+				bump(&st.existingAnti, topologyPair{t.topologyKey, v}, 1)
 			}
 		}
 	}
@@ -247,7 +248,7 @@ func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFail
 		for i := range c.affinity {
 			v, ok := n.Labels[c.affinity[i].topologyKey]
 			if !ok {
-				return &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
+				return failPodAffinity
 			}
 			if st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}] <= 0 {
 				podsExist = false
@@ -256,18 +257,18 @@ func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFail
 		// The first pod of a group with affinity to itself may go anywhere
 		// that has the topology labels, provided nothing else matches yet.
 		if !podsExist && !(len(st.affinityCounts) == 0 && c.matchesAllAffinity(c.ns, labels.Set(c.labels), s.namespaceLabels(c.ns))) {
-			return &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
+			return failPodAffinity
 		}
 	}
 	for i := range c.antiAffinity {
 		if v, ok := n.Labels[c.antiAffinity[i].topologyKey]; ok && st.antiCounts[topologyPair{c.antiAffinity[i].topologyKey, v}] > 0 {
-			return &nodeFailure{code: CodePodAntiAffinity, reason: reasonAntiAffinityNotMatch, resolvable: true}
+			return failPodAntiAffinity
 		}
 	}
 	if len(st.existingAnti) > 0 {
 		for k, v := range n.Labels {
 			if st.existingAnti[topologyPair{k, v}] > 0 {
-				return &nodeFailure{code: CodeExistingPodAntiAffnity, reason: reasonExistingAntiAffinity, resolvable: true}
+				return failExistingAntiAffinity
 			}
 		}
 	}

@@ -36,13 +36,10 @@ type candidate struct {
 
 func newCandidate(s *Snapshot, pod *v1.Pod) *candidate {
 	c := &candidate{
-		pod:    pod,
-		ns:     pod.Namespace,
-		labels: pod.Labels,
-		// The scheduler computes a pending pod's requests from its spec:
-		// the larger of init containers and containers (restartable
-		// sidecars included), plus overhead, or pod-level resources when set.
-		requests:     resourcesFromList(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})),
+		pod:          pod,
+		ns:           pod.Namespace,
+		labels:       pod.Labels,
+		requests:     podRequests(pod),
 		ports:        podHostPorts(&pod.Spec),
 		nodeAffinity: nodeaffinity.GetRequiredNodeAffinity(pod),
 		spread:       compileSpread(pod),
@@ -62,6 +59,20 @@ func newCandidate(s *Snapshot, pod *v1.Pod) *candidate {
 	c.nodeNames = pinnedNodeNames(pod)
 	c.kubeletAdmits = pod.Spec.NodeName != ""
 	return c
+}
+
+// podRequests is what the scheduler counts a pending pod as requesting,
+// computed from its spec: the larger of init containers and containers
+// (restartable sidecars included), plus overhead, or pod-level resources
+// when set (resourcehelper.PodRequests). A pod of one container with none
+// of the rest requests just what that container does, which is read
+// directly: PodRequests would build three maps to say the same.
+func podRequests(pod *v1.Pod) resources {
+	spec := &pod.Spec
+	if len(spec.Containers) == 1 && len(spec.InitContainers) == 0 && spec.Overhead == nil && !resourcehelper.IsPodLevelRequestsSet(pod) {
+		return resourcesFromList(spec.Containers[0].Resources.Requests)
+	}
+	return resourcesFromList(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
 }
 
 // reasonNameTermsConflict is NodeAffinity's PreFilter message when every

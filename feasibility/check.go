@@ -1,10 +1,6 @@
 package feasibility
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+import "fmt"
 
 // Check judges whether w's pods can run on the cluster s describes. It only
 // reads s, so checks may run concurrently as long as nothing mutates s.
@@ -43,14 +39,16 @@ func Check(s *Snapshot, w *Workload, opts *Options) *Report {
 	}
 	if res.diag != nil {
 		sev := res.diag.severity(s, c, opts)
-		r.Summary = res.diag.summary()
 		if w.IsDaemonSet() {
 			r.Summary = fmt.Sprintf("%d/%d target nodes can run the pod: %s", res.fit, res.wanted, res.diag.histogramText())
-		} else if res.fit > 0 {
-			r.Summary = fmt.Sprintf("only %d of %d replicas fit now: %s", res.fit, res.wanted, r.Summary)
+		} else {
+			r.Summary = res.diag.summary()
+			if res.fit > 0 {
+				r.Summary = fmt.Sprintf("only %d of %d replicas fit now: %s", res.fit, res.wanted, r.Summary)
+			}
 		}
 		r.Hint = res.diag.hint(c)
-		reasons = append(reasons, res.diag.reasons(sev)...)
+		reasons = res.diag.appendReasons(reasons, sev)
 		if sev == SeverityTransient && opts != nil && opts.Autoscaler != nil && res.diag.autoscalerRescued {
 			reasons = append(reasons, Reason{Code: CodeAutoscalerWouldHelp, Severity: SeverityInfo,
 				Message: "the cluster autoscaler can add a node that fits the pod"})
@@ -127,8 +125,8 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 			return res
 		}
 		if replicas == 1 {
-			// Any feasible node will do for a single pod.
-			cs.place(ni)
+			// Any feasible node will do for a single pod, and nothing
+			// reads where it went.
 			res.fit = 1
 			return res
 		}
@@ -146,8 +144,10 @@ func simulate(s *Snapshot, c *candidate, replicas int32) schedResult {
 			res.diag = cs.diagnose(nodes)
 			return res
 		}
-		cs.place(best)
 		res.fit++
+		if res.fit < replicas {
+			cs.place(best) // the last replica's placement would go unread
+		}
 	}
 	return res
 }
@@ -279,7 +279,7 @@ func (cs *checkState) prefilter() *diagnosis {
 // diagnose runs every filter on every node for a pod that fits nowhere, to
 // build the scheduler's histogram and to tell transient from permanent.
 func (cs *checkState) diagnose(nodes []*nodeInfo) *diagnosis {
-	d := &diagnosis{numNodes: len(nodes), histogram: map[string]int{}, codes: map[Code]int{}}
+	d := &diagnosis{numNodes: len(nodes)}
 	for _, ni := range nodes {
 		f, unresolvable := cs.filterNode(ni, true)
 		if f == nil {
@@ -297,7 +297,7 @@ func checkDaemonSet(s *Snapshot, c *candidate) schedResult {
 	var res schedResult
 	cs := newCheckState(s, c)
 	pre := cs.prefilter()
-	d := &diagnosis{histogram: map[string]int{}, codes: map[Code]int{}, daemon: true}
+	d := &diagnosis{daemon: true}
 	for _, ni := range s.sortedNodes() {
 		if !c.daemonTargets(ni.node) {
 			continue
@@ -322,16 +322,3 @@ func checkDaemonSet(s *Snapshot, c *candidate) schedResult {
 	}
 	return res
 }
-
-// sortedReasons renders a histogram the way the scheduler does: "N reason"
-// strings sorted as strings.
-func sortedReasons(h map[string]int) []string {
-	out := make([]string, 0, len(h))
-	for reason, n := range h {
-		out = append(out, fmt.Sprintf("%d %s", n, reason))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func joinReasons(h map[string]int) string { return strings.Join(sortedReasons(h), ", ") }

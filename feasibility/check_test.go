@@ -275,3 +275,30 @@ func TestReplacePods(t *testing.T) {
 		t.Errorf("node requests %dm, want 1500m (kept updated to 1, new 500m, old gone)", got)
 	}
 }
+
+// TestInsufficientExtendedResourcesWordedTheSame: with several extended
+// resources short on every node, the finding names the first by name, the
+// same on every check.
+func TestInsufficientExtendedResourcesWordedTheSame(t *testing.T) {
+	node := tkNode("n1", "cpu=8,memory=16Gi,example.com/b=1,example.com/a=1,example.com/c=1")
+	pod := tbPod(tbC("c", "cpu=1,example.com/c=2,example.com/b=2,example.com/a=2", "example.com/c=2,example.com/b=2,example.com/a=2"))
+	var first string
+	for i := range 50 {
+		rep := tkCheck(t, nil, pod, node)
+		var msgs []string
+		for _, r := range rep.Reasons {
+			if r.Code == CodeInsufficientResource {
+				msgs = append(msgs, r.Message+" "+r.Details["resource"])
+			}
+		}
+		got := strings.Join(msgs, "; ")
+		if i == 0 {
+			first = got
+			if !strings.Contains(got, "Insufficient example.com/a example.com/a") {
+				t.Fatalf("the finding does not name example.com/a: %q (all: %+v)", got, rep.Reasons)
+			}
+		} else if got != first {
+			t.Fatalf("check %d worded %q, the first %q", i, got, first)
+		}
+	}
+}

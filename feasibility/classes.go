@@ -174,13 +174,13 @@ func (s *Snapshot) unclassify(ni *nodeInfo) {
 func (c *candidate) staticFailure(n *v1.Node) *nodeFailure {
 	// The kubelet ignores a cordon: only the scheduler honours it.
 	if n.Spec.Unschedulable && !c.kubeletAdmits && !tolerates(c.pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
-		return &nodeFailure{code: CodeNodeUnschedulable, reason: reasonUnschedulable}
+		return failUnschedulable
 	}
 	if c.untoleratedTaint(n) != nil {
-		return &nodeFailure{code: CodeUntoleratedTaint, reason: reasonTaints}
+		return failTaints
 	}
 	if ok, _ := c.nodeAffinity.Match(n); !ok {
-		return &nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinity}
+		return failNodeAffinity
 	}
 	return nil
 }
@@ -242,18 +242,18 @@ func (cs *checkState) requestDims() []classDim {
 		return cs.dims
 	}
 	req := &cs.c.requests
-	dims := make([]classDim, 0, 4+len(req.Scalar))
+	dims := slices.Grow(cs.dimsBuf[:0], 4+len(req.Scalar))
 	dims = append(dims, classDim{dim: dimPods, name: v1.ResourcePods, code: CodeTooManyPods, reason: reasonTooManyPods, want: 1})
 	add := func(dim int, name v1.ResourceName, code Code, reason string, want int64) {
 		if want > 0 {
 			dims = append(dims, classDim{dim: dim, name: name, code: code, reason: reason, want: want})
 		}
 	}
-	add(dimCPU, v1.ResourceCPU, CodeInsufficientCPU, "Insufficient cpu", req.MilliCPU)
-	add(dimMemory, v1.ResourceMemory, CodeInsufficientMemory, "Insufficient memory", req.Memory)
-	add(dimEphemeral, v1.ResourceEphemeralStorage, CodeInsufficientEphemeral, "Insufficient ephemeral-storage", req.Ephemeral)
+	add(dimCPU, v1.ResourceCPU, CodeInsufficientCPU, insufficientReason(v1.ResourceCPU), req.MilliCPU)
+	add(dimMemory, v1.ResourceMemory, CodeInsufficientMemory, insufficientReason(v1.ResourceMemory), req.Memory)
+	add(dimEphemeral, v1.ResourceEphemeralStorage, CodeInsufficientEphemeral, insufficientReason(v1.ResourceEphemeralStorage), req.Ephemeral)
 	for _, name := range req.scalarNames() {
-		add(dimScalar, name, CodeInsufficientResource, "Insufficient "+string(name), req.Scalar[name])
+		add(dimScalar, name, CodeInsufficientResource, insufficientReason(name), req.Scalar[name])
 	}
 	cs.dims = dims
 	return dims
@@ -309,20 +309,23 @@ func (d classDim) unresolvable(k *nodeClass) bool {
 
 // classStatics evaluates the static filters once per class.
 type classStatics struct {
-	done []bool
-	fail []*nodeFailure
+	byID []classStatic
+}
+
+type classStatic struct {
+	done bool
+	fail *nodeFailure
 }
 
 func (cs *checkState) staticFor(st *classStatics, k *nodeClass) *nodeFailure {
-	if st.done == nil {
-		st.done = make([]bool, len(cs.s.classList))
-		st.fail = make([]*nodeFailure, len(cs.s.classList))
+	if st.byID == nil {
+		st.byID = make([]classStatic, len(cs.s.classList))
 	}
-	if !st.done[k.id] {
-		st.done[k.id] = true
-		st.fail[k.id] = cs.c.staticFailure(k.rep())
+	if e := &st.byID[k.id]; !e.done {
+		e.done = true
+		e.fail = cs.c.staticFailure(k.rep())
 	}
-	return st.fail[k.id]
+	return st.byID[k.id].fail
 }
 
 // fitByClass returns a node that can take the candidate, or nil. Only for
@@ -364,21 +367,17 @@ func (cs *checkState) fitByClass() *nodeInfo {
 // diagnoseByClass builds the same diagnosis as diagnose, from class
 // counts, for a check where byClass holds and no node fits.
 func (cs *checkState) diagnoseByClass(numNodes int) *diagnosis {
-	d := &diagnosis{numNodes: numNodes, histogram: map[string]int{}, codes: map[Code]int{}}
+	d := &diagnosis{numNodes: numNodes}
 	for _, k := range cs.s.classList {
 		if k == nil {
 			continue
 		}
 		n := k.size()
 		if f := cs.staticFor(&cs.statics, k); f != nil {
-			d.histogram[f.reason] += n
-			d.codes[f.code] += n
+			d.count(f.code, f.reason, n)
 			if f.code == CodeUntoleratedTaint {
 				if t := cs.c.untoleratedTaint(k.rep()); t != nil {
-					if d.taints == nil {
-						d.taints = map[string]int{}
-					}
-					d.taints[t.ToString()] += n
+					d.noteTaint(t, n)
 				}
 			}
 			continue
@@ -394,8 +393,7 @@ func (cs *checkState) diagnoseByClass(numNodes int) *diagnosis {
 			if unresolvable {
 				resolvable = false
 			}
-			d.histogram[dim.reason] += failing
-			d.codes[dim.code] += failing
+			d.count(dim.code, dim.reason, failing)
 			h := d.resourceHint(dim.name, dim.want)
 			h.nodes += failing
 			if unresolvable {

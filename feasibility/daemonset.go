@@ -1,6 +1,10 @@
 package feasibility
 
-import v1 "k8s.io/api/core/v1"
+import (
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+)
 
 // This file mirrors what the DaemonSet controller does before the scheduler
 // sees a daemon pod: it tolerates the node-condition taints, and it only
@@ -9,6 +13,9 @@ import v1 "k8s.io/api/core/v1"
 // addDaemonSetTolerations adds the tolerations the DaemonSet controller
 // gives every daemon pod.
 func addDaemonSetTolerations(pod *v1.Pod) {
+	// Clipped, so that append copies: the tolerations may still be the
+	// workload's own, and their spare capacity must not be written to.
+	pod.Spec.Tolerations = slices.Clip(pod.Spec.Tolerations)
 	add := func(key string, effect v1.TaintEffect) {
 		t := v1.Toleration{Key: key, Operator: v1.TolerationOpExists, Effect: effect}
 		if !hasToleration(pod.Spec.Tolerations, t) {

@@ -1,8 +1,12 @@
 package feasibility
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -14,8 +18,9 @@ import (
 type diagnosis struct {
 	numNodes  int
 	prefilter *prefilterFailure
-	histogram map[string]int
-	codes     map[Code]int
+	// histogram counts the nodes that failed for each reason. A handful of
+	// reasons ever occur, so a list serves, in no particular order.
+	histogram []reasonCount
 	// resolvableNodes failed only for reasons that can go away.
 	resolvableNodes int
 	daemon          bool
@@ -23,9 +28,25 @@ type diagnosis struct {
 	autoscalerRescued bool
 
 	resources map[v1.ResourceName]*resourceHint
-	taints    map[string]int
+	// taints counts nodes by the taint the pod does not tolerate there.
+	taints []taintCount
 	// foreignAnti: anti-affinity conflicts involve other namespaces' pods.
 	foreignAnti bool
+}
+
+// reasonCount is how many nodes failed for one scheduler reason, and the
+// code that stands for it.
+type reasonCount struct {
+	code   Code
+	reason string
+	nodes  int
+}
+
+// taintCount is how many nodes carry one untolerated taint. The taint is
+// one of those nodes' own, rendered only if a hint speaks of it.
+type taintCount struct {
+	taint *v1.Taint
+	nodes int
 }
 
 type resourceHint struct {
@@ -35,34 +56,71 @@ type resourceHint struct {
 	maxAlloc     int64
 	nodes        int
 	unresolvable int
+	// amounts holds requested, bestFree and maxAlloc as formatAmount
+	// renders them (never ""), once rendered: the reasons and the hint
+	// both say them.
+	amounts [3]string
+}
+
+// count adds nodes that failed for reason, which code stands for.
+func (d *diagnosis) count(code Code, reason string, nodes int) {
+	for i := range d.histogram {
+		if h := &d.histogram[i]; h.reason == reason && h.code == code {
+			h.nodes += nodes
+			return
+		}
+	}
+	if d.histogram == nil {
+		d.histogram = make([]reasonCount, 0, 4) // room for the usual few
+	}
+	d.histogram = append(d.histogram, reasonCount{code: code, reason: reason, nodes: nodes})
+}
+
+// codeNodes is how many nodes failed with code, for any of its reasons.
+func (d *diagnosis) codeNodes(code Code) int {
+	n := 0
+	for _, h := range d.histogram {
+		if h.code == code {
+			n += h.nodes
+		}
+	}
+	return n
+}
+
+// noteTaint counts nodes carrying an untolerated taint.
+func (d *diagnosis) noteTaint(t *v1.Taint, nodes int) {
+	for i := range d.taints {
+		if x := d.taints[i].taint; x.Key == t.Key && x.Value == t.Value && x.Effect == t.Effect {
+			d.taints[i].nodes += nodes
+			return
+		}
+	}
+	d.taints = append(d.taints, taintCount{taint: t, nodes: nodes})
 }
 
 func (d *diagnosis) record(cs *checkState, ni *nodeInfo, f *nodeFailure, unresolvable bool) {
-	for _, r := range f.reasons() {
-		d.histogram[r]++
-	}
-	d.codes[f.code]++
-	for i := range f.more {
-		d.codes[f.more[i].code]++
-	}
 	if !unresolvable {
 		d.resolvableNodes++
 	}
-	for _, x := range append([]nodeFailure{*f}, f.more...) {
-		switch {
-		case x.insufficient != nil && x.code != CodeHostPortConflict:
-			d.noteResource(ni, x.insufficient, !x.resolvable)
-		case x.code == CodeUntoleratedTaint:
-			if t := cs.c.untoleratedTaint(ni.node); t != nil {
-				if d.taints == nil {
-					d.taints = map[string]int{}
-				}
-				d.taints[t.ToString()]++
-			}
-		case x.code == CodePodAntiAffinity || x.code == CodeExistingPodAntiAffnity:
-			if cs.affinity.foreignAnti {
-				d.foreignAnti = true
-			}
+	d.recordOne(cs, ni, f)
+	for i := range f.more {
+		d.recordOne(cs, ni, &f.more[i])
+	}
+}
+
+// recordOne records one reason of a node's failure.
+func (d *diagnosis) recordOne(cs *checkState, ni *nodeInfo, x *nodeFailure) {
+	d.count(x.code, x.reason, 1)
+	switch {
+	case x.insufficient.name != "" && x.code != CodeHostPortConflict:
+		d.noteResource(ni, &x.insufficient, !x.resolvable)
+	case x.code == CodeUntoleratedTaint:
+		if t := cs.c.untoleratedTaint(ni.node); t != nil {
+			d.noteTaint(t, 1)
+		}
+	case x.code == CodePodAntiAffinity || x.code == CodeExistingPodAntiAffnity:
+		if cs.affinity.foreignAnti {
+			d.foreignAnti = true
 		}
 	}
 }
@@ -138,58 +196,131 @@ func (d *diagnosis) autoscalerCouldFit(s *Snapshot, c *candidate, a *AutoscalerO
 }
 
 func (d *diagnosis) histogramText() string {
+	return string(d.appendHistogramText(nil))
+}
+
+// appendHistogramText appends the scheduler's rendering of the histogram:
+// "N reason" for each reason, sorted as strings, joined by ", ", and a
+// final "."; or the PreFilter message. The entries are rendered into a
+// scratch buffer and sorted there, so that a check's summary is one
+// allocation.
+func (d *diagnosis) appendHistogramText(b []byte) []byte {
 	if d.prefilter != nil {
-		return d.prefilter.message + "."
+		return append(append(b, d.prefilter.message...), '.')
 	}
-	return joinReasons(d.histogram) + "."
+	type span struct{ from, to int }
+	var scratchBuf [256]byte
+	var spansBuf [8]span
+	scratch, spans := scratchBuf[:0], spansBuf[:0]
+	for i, h := range d.histogram {
+		// A reason is counted under one code, but were it under two, the
+		// scheduler's histogram would still hold it once.
+		if slices.ContainsFunc(d.histogram[:i], func(e reasonCount) bool { return e.reason == h.reason }) {
+			continue
+		}
+		n := 0
+		for _, e := range d.histogram[i:] {
+			if e.reason == h.reason {
+				n += e.nodes
+			}
+		}
+		from := len(scratch)
+		scratch = strconv.AppendInt(scratch, int64(n), 10)
+		scratch = append(append(scratch, ' '), h.reason...)
+		spans = append(spans, span{from, len(scratch)})
+	}
+	slices.SortFunc(spans, func(x, y span) int {
+		return bytes.Compare(scratch[x.from:x.to], scratch[y.from:y.to])
+	})
+	for i, sp := range spans {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, scratch[sp.from:sp.to]...)
+	}
+	return append(b, '.')
 }
 
 // summary is the scheduler's FailedScheduling sentence.
 func (d *diagnosis) summary() string {
+	b := make([]byte, 0, 256)
+	b = append(b, "0/"...)
+	b = strconv.AppendInt(b, int64(d.numNodes), 10)
 	if d.prefilter == nil && len(d.histogram) == 0 {
-		return fmt.Sprintf("0/%d nodes are available.", d.numNodes)
+		return string(append(b, " nodes are available."...))
 	}
-	return fmt.Sprintf("0/%d nodes are available: %s", d.numNodes, d.histogramText())
+	b = append(b, " nodes are available: "...)
+	return string(d.appendHistogramText(b))
 }
 
-// reasons turns the diagnosis into structured reasons, most nodes first.
-func (d *diagnosis) reasons(sev Severity) []Reason {
+// appendReasons appends the diagnosis as structured reasons, most nodes
+// first.
+func (d *diagnosis) appendReasons(out []Reason, sev Severity) []Reason {
 	if p := d.prefilter; p != nil {
-		return []Reason{{Code: p.code, Severity: sev, Message: p.message, Field: p.field}}
+		return append(out, Reason{Code: p.code, Severity: sev, Message: p.message, Field: p.field})
 	}
 	if d.numNodes == 0 {
-		return []Reason{{Code: CodeNoNodes, Severity: sev, Message: "the cluster has no nodes"}}
+		return append(out, Reason{Code: CodeNoNodes, Severity: sev, Message: "the cluster has no nodes"})
 	}
-	codes := make([]Code, 0, len(d.codes))
-	for c := range d.codes {
-		codes = append(codes, c)
+	type codeCount struct {
+		code  Code
+		nodes int
 	}
-	sort.Slice(codes, func(i, j int) bool {
-		if d.codes[codes[i]] != d.codes[codes[j]] {
-			return d.codes[codes[i]] > d.codes[codes[j]]
+	var codesBuf [8]codeCount
+	codes := codesBuf[:0]
+	for _, h := range d.histogram {
+		if i := slices.IndexFunc(codes, func(c codeCount) bool { return c.code == h.code }); i >= 0 {
+			codes[i].nodes += h.nodes
+		} else {
+			codes = append(codes, codeCount{h.code, h.nodes})
 		}
-		return codes[i] < codes[j]
+	}
+	slices.SortFunc(codes, func(a, b codeCount) int {
+		if a.nodes != b.nodes {
+			return cmp.Compare(b.nodes, a.nodes)
+		}
+		return cmp.Compare(a.code, b.code)
 	})
-	out := make([]Reason, 0, len(codes))
-	for _, code := range codes {
-		r := Reason{Code: code, Severity: sev,
-			Message: fmt.Sprintf("%d of %d nodes: %s", d.codes[code], d.numNodes, codeText(code)),
-			Details: map[string]string{"nodes": fmt.Sprint(d.codes[code]), "totalNodes": fmt.Sprint(d.numNodes)}}
-		if name, ok := codeResource(code); ok {
-			for rn, h := range d.resources {
-				if rn == name || (name == "" && isScalarResource(rn)) {
-					r.Message = fmt.Sprintf("%d of %d nodes: Insufficient %s", d.codes[code], d.numNodes, rn)
-					r.Details["resource"] = string(rn)
-					r.Details["requested"] = formatAmount(rn, h.requested)
-					r.Details["largestFree"] = formatAmount(rn, h.bestFree)
-					r.Details["largestAllocatable"] = formatAmount(rn, h.maxAlloc)
-					break
+	total := strconv.Itoa(d.numNodes)
+	out = slices.Grow(out, len(codes))
+	for _, cc := range codes {
+		nodes := strconv.Itoa(cc.nodes)
+		// The message ends in text and then resource, which only a
+		// resource's shortage names.
+		text, resource := codeText(cc.code), v1.ResourceName("")
+		r := Reason{Code: cc.code, Severity: sev, Details: map[string]string{"nodes": nodes, "totalNodes": total}}
+		if name, ok := codeResource(cc.code); ok {
+			if name == "" {
+				// Of several extended resources short, the first by name,
+				// so that the message is the same every time.
+				for rn := range d.resources {
+					if isScalarResource(rn) && (name == "" || rn < name) {
+						name = rn
+					}
 				}
 			}
+			if h, ok := d.resources[name]; ok && name != "" {
+				text, resource = "Insufficient ", name
+				a := h.formatted(name)
+				r.Details["resource"] = string(name)
+				r.Details["requested"] = a[0]
+				r.Details["largestFree"] = a[1]
+				r.Details["largestAllocatable"] = a[2]
+			}
 		}
+		r.Message = nodes + " of " + total + " nodes: " + text + string(resource)
 		out = append(out, r)
 	}
 	return out
+}
+
+// formatted returns requested, bestFree and maxAlloc as formatAmount
+// renders them for resource name.
+func (h *resourceHint) formatted(name v1.ResourceName) *[3]string {
+	if h.amounts[0] == "" {
+		h.amounts = [3]string{formatAmount(name, h.requested), formatAmount(name, h.bestFree), formatAmount(name, h.maxAlloc)}
+	}
+	return &h.amounts
 }
 
 func codeResource(code Code) (v1.ResourceName, bool) {
@@ -239,24 +370,35 @@ func (d *diagnosis) hint(c *candidate) string {
 		if name == v1.ResourcePods {
 			return fmt.Sprintf("every candidate node is at its pod limit (largest is %d pods)", h.maxAlloc)
 		}
-		return fmt.Sprintf("requests %s; largest free node has %s (node %q); largest node allocatable is %s",
-			withUnit(name, h.requested), withUnit(name, h.bestFree), h.bestFreeNode, withUnit(name, h.maxAlloc))
+		// "requests 6 cpu; largest free node has 3500m cpu (node "a");
+		// largest node allocatable is 8 cpu", in one allocation.
+		a := h.formatted(name)
+		b := make([]byte, 0, 160)
+		b = appendWithUnit(append(b, "requests "...), a[0], name)
+		b = appendWithUnit(append(b, "; largest free node has "...), a[1], name)
+		b = strconv.AppendQuote(append(b, " (node "...), h.bestFreeNode)
+		b = appendWithUnit(append(b, "); largest node allocatable is "...), a[2], name)
+		return string(b)
 	}
 	if len(d.taints) > 0 {
-		return fmt.Sprintf("nodes carry taint %s, which the pod does not tolerate", mostCommon(d.taints))
+		byText := make(map[string]int, len(d.taints))
+		for _, t := range d.taints {
+			byText[t.taint.ToString()] += t.nodes
+		}
+		return fmt.Sprintf("nodes carry taint %s, which the pod does not tolerate", mostCommon(byText))
 	}
 	switch {
-	case d.codes[CodeNodeAffinityMismatch] > 0:
+	case d.codeNodes(CodeNodeAffinityMismatch) > 0:
 		if len(c.pod.Spec.NodeSelector) > 0 {
 			return fmt.Sprintf("no node matches nodeSelector %s and the pod's required node affinity", formatSelector(c.pod.Spec.NodeSelector))
 		}
 		return "no node matches the pod's required node affinity"
-	case d.codes[CodePodAntiAffinity] > 0 || d.codes[CodeExistingPodAntiAffnity] > 0:
+	case d.codeNodes(CodePodAntiAffinity) > 0 || d.codeNodes(CodeExistingPodAntiAffnity) > 0:
 		if d.foreignAnti {
 			return "anti-affinity conflicts with pods in other namespaces"
 		}
 		return "anti-affinity conflicts with pods already running"
-	case d.codes[CodeHostPortConflict] > 0:
+	case d.codeNodes(CodeHostPortConflict) > 0:
 		return fmt.Sprintf("host port(s) %s are taken on every node that could take the pod", formatPorts(c.ports))
 	}
 	return ""
@@ -323,10 +465,10 @@ func formatPorts(ps []hostPort) string {
 	return out
 }
 
-// withUnit renders an amount followed by the resource's name, "6 cpu",
-// "512Mi memory", "2 example.com/gpu".
-func withUnit(name v1.ResourceName, v int64) string {
-	return formatAmount(name, v) + " " + string(name)
+// appendWithUnit appends an amount rendered by formatAmount followed by
+// the resource's name, "6 cpu", "512Mi memory", "2 example.com/gpu".
+func appendWithUnit(b []byte, amount string, name v1.ResourceName) []byte {
+	return append(append(append(b, amount...), ' '), name...)
 }
 
 // formatAmount renders a resource amount the way a user writes it: cpu in

@@ -42,8 +42,9 @@ type nodeFailure struct {
 	// more holds further reasons from the same plugin: NodeResourcesFit
 	// reports every insufficient resource, not just the first.
 	more []nodeFailure
-	// insufficient carries the numbers behind a resource failure.
-	insufficient *insufficientResource
+	// insufficient carries the numbers behind a resource failure (the
+	// port, for a port conflict); its name is empty for other failures.
+	insufficient insufficientResource
 }
 
 type insufficientResource struct {
@@ -53,14 +54,25 @@ type insufficientResource struct {
 	capacity  int64
 }
 
-// reasons returns every scheduler reason string this failure stands for.
-func (f *nodeFailure) reasons() []string {
-	out := []string{f.reason}
-	for i := range f.more {
-		out = append(out, f.more[i].reason)
-	}
-	return out
-}
+// Failures that carry nothing of the node they happened on are shared: one
+// value of each serves every node and every check, which is sound because
+// nothing changes a failure once a filter has returned it.
+var (
+	failNodeAffinityPrefilter = &nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinityPrefilter}
+	failNodeName              = &nodeFailure{code: CodeNodeNameMismatch, reason: reasonNodeName}
+	failUnschedulable         = &nodeFailure{code: CodeNodeUnschedulable, reason: reasonUnschedulable}
+	failTaints                = &nodeFailure{code: CodeUntoleratedTaint, reason: reasonTaints}
+	failNodeAffinity          = &nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinity}
+	failPodAffinity           = &nodeFailure{code: CodePodAffinity, reason: reasonAffinityNotMatch}
+	failPodAntiAffinity       = &nodeFailure{code: CodePodAntiAffinity, reason: reasonAntiAffinityNotMatch, resolvable: true}
+	failExistingAntiAffinity  = &nodeFailure{code: CodeExistingPodAntiAffnity, reason: reasonExistingAntiAffinity, resolvable: true}
+	failSpreadMissingLabel    = &nodeFailure{code: CodeTopologyLabelMissing, reason: reasonSpreadMissingLabel}
+	failSpread                = &nodeFailure{code: CodeTopologySpread, reason: reasonSpreadNotMatch, resolvable: true}
+	failRWOPConflict          = &nodeFailure{code: CodeReadWriteOncePodInUse, reason: reasonRWOPConflict, resolvable: true}
+	failVolumeNodeAffinity    = &nodeFailure{code: CodeVolumeNodeAffinity, reason: reasonVolumeNodeConflict}
+	failVolumeBind            = &nodeFailure{code: CodeVolumeBindConflict, reason: reasonVolumeBindConflict}
+	failVolumeZone            = &nodeFailure{code: CodeVolumeZoneConflict, reason: reasonVolumeZoneConflict}
+)
 
 // unresolvable reports whether any part of the failure is unresolvable.
 func (f *nodeFailure) unresolvable() bool {
@@ -90,8 +102,10 @@ type checkState struct {
 	placed   map[*nodeInfo]*placement
 	affinity *affinityState
 	spread   *spreadState
-	// dims are the resources the candidate asks for (classes.go).
-	dims []classDim
+	// dims are the resources the candidate asks for (classes.go), in
+	// dimsBuf unless the pod asks for scalars too.
+	dims    []classDim
+	dimsBuf [4]classDim
 	// statics caches the static filters' verdict per node class, when the
 	// candidate's static filters cannot tell a class's nodes apart.
 	statics       classStatics
@@ -137,13 +151,13 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 	c, n := cs.c, ni.node
 	if c.nodeNames != nil && !c.kubeletAdmits {
 		if _, ok := c.nodeNames[n.Name]; !ok {
-			if note(&nodeFailure{code: CodeNodeAffinityMismatch, reason: reasonNodeAffinityPrefilter}) {
+			if note(failNodeAffinityPrefilter) {
 				return
 			}
 		}
 	}
 	if c.pod.Spec.NodeName != "" && c.pod.Spec.NodeName != n.Name {
-		if note(&nodeFailure{code: CodeNodeNameMismatch, reason: reasonNodeName}) {
+		if note(failNodeName) {
 			return
 		}
 	}
@@ -174,22 +188,23 @@ func tolerates(tolerations []v1.Toleration, taint *v1.Taint) bool {
 	return corev1helpers.TolerationsTolerateTaint(klog.Background(), tolerations, taint, false)
 }
 
-// untoleratedTaint returns a NoSchedule or NoExecute taint of n that the
-// candidate does not tolerate. PreferNoSchedule only scores. A pod that
-// names its node is judged by kubelet admission, which only refuses
-// untolerated NoExecute taints.
+// untoleratedTaint returns the first NoSchedule or NoExecute taint of n
+// that the candidate does not tolerate, as the scheduler's
+// FindMatchingUntoleratedTaint does, without its copies. PreferNoSchedule
+// only scores. A pod that names its node is judged by kubelet admission,
+// which only refuses untolerated NoExecute taints. The taint is the node's
+// own, in the snapshot: read it, never change it.
 func (c *candidate) untoleratedTaint(n *v1.Node) *v1.Taint {
-	if len(n.Spec.Taints) == 0 {
-		return nil
+	for i := range n.Spec.Taints {
+		t := &n.Spec.Taints[i]
+		if t.Effect != v1.TaintEffectNoExecute && (t.Effect != v1.TaintEffectNoSchedule || c.kubeletAdmits) {
+			continue
+		}
+		if !tolerates(c.pod.Spec.Tolerations, t) {
+			return t
+		}
 	}
-	t, found := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, c.pod.Spec.Tolerations,
-		func(t *v1.Taint) bool {
-			return t.Effect == v1.TaintEffectNoExecute || (t.Effect == v1.TaintEffectNoSchedule && !c.kubeletAdmits)
-		}, false)
-	if !found {
-		return nil
-	}
-	return &t
+	return nil
 }
 
 func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
@@ -206,7 +221,7 @@ func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
 		return nil
 	}
 	return &nodeFailure{code: CodeHostPortConflict, reason: reasonNodePorts, resolvable: true,
-		insufficient: &insufficientResource{name: v1.ResourceName(p.String())}}
+		insufficient: insufficientResource{name: v1.ResourceName(p.String())}}
 }
 
 // filterResources mirrors NodeResourcesFit: the pod count, then cpu,
@@ -221,16 +236,18 @@ func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
 		used = addResources(used, pl.requests)
 		pods += pl.pods
 	}
+	// The failures, their numbers included, share one array: a node that
+	// lacks one resource, the usual case, costs one allocation.
 	var fails []nodeFailure
 	if pods+1 > ni.allowedPods {
 		fails = append(fails, nodeFailure{code: CodeTooManyPods, reason: reasonTooManyPods, resolvable: ni.allowedPods > 0,
-			insufficient: &insufficientResource{name: v1.ResourcePods, requested: 1, used: pods, capacity: ni.allowedPods}})
+			insufficient: insufficientResource{name: v1.ResourcePods, requested: 1, used: pods, capacity: ni.allowedPods}})
 	}
 	alloc := &ni.allocatable
 	check := func(name v1.ResourceName, code Code, want, have, cap int64) {
 		if want > 0 && want > cap-have {
-			fails = append(fails, nodeFailure{code: code, reason: "Insufficient " + string(name), resolvable: want <= cap,
-				insufficient: &insufficientResource{name: name, requested: want, used: have, capacity: cap}})
+			fails = append(fails, nodeFailure{code: code, reason: insufficientReason(name), resolvable: want <= cap,
+				insufficient: insufficientResource{name: name, requested: want, used: have, capacity: cap}})
 		}
 	}
 	check(v1.ResourceCPU, CodeInsufficientCPU, req.MilliCPU, used.MilliCPU, alloc.MilliCPU)
@@ -242,9 +259,22 @@ func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
 	if len(fails) == 0 {
 		return nil
 	}
-	f := fails[0]
-	f.more = fails[1:]
-	return &f
+	fails[0].more = fails[1:]
+	return &fails[0]
+}
+
+// insufficientReason is NodeResourcesFit's reason for a resource a node
+// has too little of, "Insufficient cpu".
+func insufficientReason(name v1.ResourceName) string {
+	switch name {
+	case v1.ResourceCPU:
+		return "Insufficient cpu"
+	case v1.ResourceMemory:
+		return "Insufficient memory"
+	case v1.ResourceEphemeralStorage:
+		return "Insufficient ephemeral-storage"
+	}
+	return "Insufficient " + string(name)
 }
 
 func addResources(a, b resources) resources {

@@ -196,3 +196,12 @@ func TestCandidatePrefilterFailure(t *testing.T) {
 		})
 	}
 }
+
+// reasons returns every scheduler reason string this failure stands for.
+func (f *nodeFailure) reasons() []string {
+	out := []string{f.reason}
+	for i := range f.more {
+		out = append(out, f.more[i].reason)
+	}
+	return out
+}

@@ -229,8 +229,12 @@ func (b *antiBucket) forEach(podLabels map[string]string, fn func(*antiTermGroup
 		return
 	}
 	if len(b.byLabel) > 0 {
+		// The "key=value" lookups share one buffer: the map index with a
+		// converted byte slice does not allocate a string.
+		var buf [64]byte
 		for k, v := range podLabels {
-			for _, g := range b.byLabel[k+"="+v] {
+			kv := append(append(append(buf[:0], k...), '='), v...)
+			for _, g := range b.byLabel[string(kv)] {
 				fn(g)
 			}
 		}

@@ -14,7 +14,7 @@ package feasibility
 import (
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -72,10 +72,18 @@ func applyLimitRangeDefaults(s *Snapshot, pod *v1.Pod) {
 	// The plugin defaults containers even when pod-level resources are set,
 	// and never touches ephemeral containers. Each LimitRange fills only what
 	// is still missing, so the first one to name a resource wins.
+	owned := false
 	for _, lr := range s.limitRanges[pod.Namespace] {
 		limits, requests := lrContainerDefaults(lr)
 		if len(limits)+len(requests) == 0 {
 			continue
+		}
+		if !owned {
+			// lrMerge sets each container's lists, and the containers may
+			// still be the workload's: the pod gets its own first.
+			pod.Spec.InitContainers = slices.Clone(pod.Spec.InitContainers)
+			pod.Spec.Containers = slices.Clone(pod.Spec.Containers)
+			owned = true
 		}
 		for i := range pod.Spec.InitContainers {
 			lrMerge(&pod.Spec.InitContainers[i].Resources, limits, requests)
@@ -121,9 +129,13 @@ type lrTarget struct {
 }
 
 func checkLimitRanges(s *Snapshot, pod *v1.Pod, specPath string) []Reason {
+	lrs := s.limitRanges[pod.Namespace]
+	if len(lrs) == 0 {
+		return nil // and no default can be below a request
+	}
 	var out []Reason
 	containers := lrContainerTargets(pod, specPath)
-	for _, lr := range s.limitRanges[pod.Namespace] {
+	for _, lr := range lrs {
 		for i := range lr.Spec.Limits {
 			item := &lr.Spec.Limits[i]
 			switch item.Type {
@@ -263,7 +275,7 @@ func lrSorted(l v1.ResourceList) []v1.ResourceName {
 	for k := range l {
 		names = append(names, k)
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	slices.Sort(names)
 	return names
 }
 

@@ -2,7 +2,8 @@ package feasibility
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -18,16 +19,23 @@ import (
 
 // preparePod returns the pod the scheduler would see for w, and findings
 // from the admission steps that would reject it outright.
+//
+// The pod starts as a shallow copy of the template, sharing its maps,
+// slices and pointers with the caller's workload, which must never be
+// written to (checks of one workload may run at once). So every step below
+// that changes one of them puts a copy in its place first; a deep copy of
+// every template was a good part of what a check allocates.
 func preparePod(s *Snapshot, w *Workload) (*v1.Pod, []Reason) {
-	pod := &v1.Pod{
-		ObjectMeta: *w.Template.ObjectMeta.DeepCopy(),
-		Spec:       *w.Template.Spec.DeepCopy(),
-	}
+	pod := &v1.Pod{ObjectMeta: w.Template.ObjectMeta, Spec: w.Template.Spec}
 	pod.Namespace = w.Namespace
 	if pod.Name == "" {
 		pod.Name = w.Name
 	}
-	defaultPodSpec(&pod.Spec)
+	if needsAPIDefaults(&pod.Spec) {
+		// Defaulting writes into the containers' resource lists and ports.
+		pod.Spec = *pod.Spec.DeepCopy()
+		defaultPodSpec(&pod.Spec)
+	}
 	reasons := validateResources(&pod.Spec, w.SpecPath)
 	reasons = append(reasons, applyRuntimeClass(s, pod, w.SpecPath)...)
 	reasons = append(reasons, resolvePriority(s, pod, w.SpecPath)...)
@@ -142,7 +150,8 @@ func validateResources(spec *v1.PodSpec, specPath string) []Reason {
 	invalid := func(field, msg string) {
 		out = append(out, Reason{Code: CodeInvalidSpec, Severity: SeverityPermanent, Field: field, Message: msg})
 	}
-	check := func(r *v1.ResourceRequirements, path string) {
+	// path names the resources field; it is only rendered for a finding.
+	check := func(r *v1.ResourceRequirements, path func() string) {
 		hugePages, cpuOrMemory := false, false
 		for _, l := range []v1.ResourceList{r.Requests, r.Limits} {
 			for name := range l {
@@ -154,21 +163,21 @@ func validateResources(spec *v1.PodSpec, specPath string) []Reason {
 				}
 			}
 		}
-		for _, name := range sortedResourceNames(r.Requests) {
+		var buf [4]v1.ResourceName
+		for _, name := range appendSortedNames(buf[:0], r.Requests) {
 			req := r.Requests[name]
-			field := path + ".requests." + string(name)
 			lim, limited := r.Limits[name]
 			switch {
 			case !limited && !overcommitAllowed(name):
-				invalid(path+".limits."+string(name), fmt.Sprintf("%s is requested without a limit; it cannot be overcommitted, so the apiserver requires a limit equal to the request", name))
+				invalid(path()+".limits."+string(name), fmt.Sprintf("%s is requested without a limit; it cannot be overcommitted, so the apiserver requires a limit equal to the request", name))
 			case limited && !overcommitAllowed(name) && req.Cmp(lim) != 0:
-				invalid(field, fmt.Sprintf("%s request %s must equal its limit %s", name, req.String(), lim.String()))
+				invalid(path()+".requests."+string(name), fmt.Sprintf("%s request %s must equal its limit %s", name, req.String(), lim.String()))
 			case limited && req.Cmp(lim) > 0:
-				invalid(field, fmt.Sprintf("%s request %s is above its limit %s", name, req.String(), lim.String()))
+				invalid(path()+".requests."+string(name), fmt.Sprintf("%s request %s is above its limit %s", name, req.String(), lim.String()))
 			}
 		}
 		if hugePages && !cpuOrMemory {
-			invalid(path, "hugepages require a cpu or memory request or limit")
+			invalid(path(), "hugepages require a cpu or memory request or limit")
 		}
 	}
 	for _, group := range []struct {
@@ -176,7 +185,7 @@ func validateResources(spec *v1.PodSpec, specPath string) []Reason {
 		cs   []v1.Container
 	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
 		for i := range group.cs {
-			check(&group.cs[i].Resources, fmt.Sprintf("%s.%s[%d].resources", specPath, group.name, i))
+			check(&group.cs[i].Resources, func() string { return fmt.Sprintf("%s.%s[%d].resources", specPath, group.name, i) })
 		}
 	}
 	if r := spec.Resources; r != nil {
@@ -190,7 +199,7 @@ func validateResources(spec *v1.PodSpec, specPath string) []Reason {
 				}
 			}
 		}
-		check(r, path)
+		check(r, func() string { return path })
 		containers := resourcehelper.AggregateContainerRequests(&v1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})
 		for _, name := range sortedResourceNames(containers) {
 			q := containers[name]
@@ -224,11 +233,18 @@ func isHugePages(name v1.ResourceName) bool {
 }
 
 func sortedResourceNames(l v1.ResourceList) []v1.ResourceName {
-	names := make([]v1.ResourceName, 0, len(l))
+	return appendSortedNames(nil, l)
+}
+
+// appendSortedNames appends l's names to names, sorted. A caller that
+// passes a buffer of its own spares an allocation.
+func appendSortedNames(names []v1.ResourceName, l v1.ResourceList) []v1.ResourceName {
+	names = slices.Grow(names, len(l))
+	start := len(names)
 	for name := range l {
 		names = append(names, name)
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	slices.Sort(names[start:])
 	return names
 }
 
@@ -249,6 +265,13 @@ func addDefaultTolerations(spec *v1.PodSpec) {
 			unreachable = true
 		}
 	}
+	if notReady && unreachable {
+		return
+	}
+	// Clipped, then grown with room for both: what is added goes into an
+	// array of the pod's own, never into spare capacity of the workload's
+	// tolerations.
+	spec.Tolerations = slices.Grow(slices.Clip(spec.Tolerations), 2)
 	seconds := int64(300)
 	add := func(key string) {
 		spec.Tolerations = append(spec.Tolerations, v1.Toleration{
@@ -351,6 +374,11 @@ func applyRuntimeClass(s *Snapshot, pod *v1.Pod, specPath string) []Reason {
 		pod.Spec.Overhead = rc.Overhead.PodFixed.DeepCopy()
 	}
 	if sch := rc.Scheduling; sch != nil {
+		// Copies: the selector and tolerations may be the workload's own.
+		if len(sch.NodeSelector) > 0 {
+			pod.Spec.NodeSelector = maps.Clone(pod.Spec.NodeSelector)
+		}
+		pod.Spec.Tolerations = slices.Clip(pod.Spec.Tolerations)
 		var reasons []Reason
 		for k, v := range sch.NodeSelector {
 			if cur, ok := pod.Spec.NodeSelector[k]; ok && cur != v {

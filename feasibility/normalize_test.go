@@ -1,10 +1,14 @@
 package feasibility
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestValidateResources mirrors the apiserver validation that rejects a
@@ -112,5 +116,76 @@ func TestWithAPIDefaults(t *testing.T) {
 	ports := podHostPorts(&withAPIDefaults(hostNet).Spec)
 	if len(ports) != 1 || ports[0].port != 8443 {
 		t.Errorf("host-network pod ports = %v, want 8443 bound on the host", ports)
+	}
+}
+
+// TestCheckLeavesWorkloadAlone checks that preparing the pod never writes
+// into the workload it was given, which shares its maps and slices with
+// the pod until a step needs to change one: API defaulting, RuntimeClass,
+// Priority, default and DaemonSet tolerations, LimitRange defaults and
+// controller labels all have something to change here. Two checks of the
+// same workload run at once, so that `go test -race` sees any write.
+func TestCheckLeavesWorkloadAlone(t *testing.T) {
+	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "sandboxed"}, Handler: "runc",
+		Overhead: &nodev1.Overhead{PodFixed: tbList("cpu=250m")},
+		Scheduling: &nodev1.Scheduling{NodeSelector: map[string]string{"sandbox": "yes"},
+			Tolerations: []v1.Toleration{{Key: "sandbox", Operator: v1.TolerationOpExists}}}}
+	lr := &v1.LimitRange{ObjectMeta: tbMeta("defaults"), Spec: v1.LimitRangeSpec{Limits: []v1.LimitRangeItem{{
+		Type: v1.LimitTypeContainer, Default: tbList("cpu=1,memory=1Gi"), DefaultRequest: tbList("cpu=100m")}}}}
+	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Value: 10, GlobalDefault: true}
+	s := tbSnap(t, AllKinds, taNode("n1", "cpu=4,memory=8Gi", func(n *v1.Node) { n.Labels["sandbox"] = "yes" }), rc, lr, pc)
+
+	spare := v1.Toleration{Key: "untouched"}
+	for _, kind := range []string{"Pod", "Deployment", "DaemonSet"} {
+		// API defaulting deep-copies the spec, so only a template that
+		// needs none shows whether the later steps copy what they change.
+		for _, defaults := range []bool{false, true} {
+			// Which step appends to the tolerations first: tolerating
+			// everything leaves the default tolerations out, so that the
+			// DaemonSet's come first.
+			for _, first := range []struct {
+				name         string
+				toleration   v1.Toleration
+				runtimeClass *string
+			}{
+				{"runtime class", v1.Toleration{Key: "a", Operator: v1.TolerationOpExists}, tbPtr("sandboxed")},
+				{"default tolerations", v1.Toleration{Key: "a", Operator: v1.TolerationOpExists}, nil},
+				{"tolerating all", v1.Toleration{Operator: v1.TolerationOpExists}, nil},
+			} {
+				name := fmt.Sprintf("%s, API defaults %v, %s", kind, defaults, first.name)
+				// Tolerations with spare capacity, where an append in place
+				// would land unseen by DeepEqual.
+				tolerations := append(make([]v1.Toleration, 0, 8), first.toleration)
+				tolerations[:2][1] = spare
+				spec := v1.PodSpec{
+					InitContainers:   []v1.Container{tbC("init", "cpu=500m", "")},
+					Containers:       []v1.Container{tbC("app", "memory=1Gi", "memory=1Gi"), {Name: "bare", Image: "img", Ports: []v1.ContainerPort{{ContainerPort: 8080}}}},
+					NodeSelector:     map[string]string{"zone": "a"},
+					Tolerations:      tolerations,
+					RuntimeClassName: first.runtimeClass,
+				}
+				if defaults {
+					spec.HostNetwork = true
+					spec.Containers[0] = tbC("app", "", "cpu=2,memory=1Gi")
+				}
+				w := &Workload{Kind: kind, Namespace: tbNS, Name: "w", Replicas: 2, SpecPath: "spec.template.spec",
+					Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "w"}}, Spec: spec}}
+				before := w.Template.DeepCopy()
+				done := make(chan *Report)
+				for range 2 {
+					go func() { done <- Check(s, w, nil) }()
+				}
+				r1, r2 := <-done, <-done
+				if diff := cmp.Diff(before, &w.Template); diff != "" {
+					t.Errorf("%s: Check changed the workload's template (-before +after):\n%s", name, diff)
+				}
+				if got := tolerations[:2][1]; !cmp.Equal(got, spare) {
+					t.Errorf("%s: Check wrote %+v into the spare capacity of the workload's tolerations", name, got)
+				}
+				if diff := cmp.Diff(r1, r2); diff != "" {
+					t.Errorf("%s: two checks of one workload differ:\n%s", name, diff)
+				}
+			}
+		}
 	}
 }

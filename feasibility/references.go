@@ -47,6 +47,9 @@ func (f *refFinder) need(kind Kind, code Code, sev Severity, name, field string,
 	if _, ok := set[key(f.ns, name)]; ok || f.seen[string(kind)+"/"+name] {
 		return
 	}
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
 	f.seen[string(kind)+"/"+name] = true
 	word := map[Kind]string{KindSecret: "secret", KindConfigMap: "configmap"}[kind]
 	msg := fmt.Sprintf("%s %q not found", word, name)
@@ -92,19 +95,24 @@ func checkReferences(s *Snapshot, w *Workload, pod *v1.Pod, opts *Options) []Rea
 	if _, mirror := pod.Annotations[refMirrorPodAnnotation]; !mirror {
 		out = append(out, refServiceAccount(s, pod, specPath)...)
 	}
-	f := &refFinder{s: s, ns: ns, seen: map[string]bool{}}
+	f := &refFinder{s: s, ns: ns}
 	refVolumes(f, pod.Spec.Volumes, specPath)
+	// A container's path is only rendered when it has an environment to
+	// look through.
 	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.initContainers[%d]", specPath, i))
+		if c := &pod.Spec.InitContainers[i]; len(c.Env)+len(c.EnvFrom) > 0 {
+			refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.initContainers[%d]", specPath, i))
+		}
 	}
 	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.containers[%d]", specPath, i))
+		if c := &pod.Spec.Containers[i]; len(c.Env)+len(c.EnvFrom) > 0 {
+			refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.containers[%d]", specPath, i))
+		}
 	}
 	for i := range pod.Spec.EphemeralContainers {
-		c := &pod.Spec.EphemeralContainers[i]
-		refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.ephemeralContainers[%d]", specPath, i))
+		if c := &pod.Spec.EphemeralContainers[i]; len(c.Env)+len(c.EnvFrom) > 0 {
+			refEnv(f, c.Env, c.EnvFrom, fmt.Sprintf("%s.ephemeralContainers[%d]", specPath, i))
+		}
 	}
 	// Last, so that a secret also used for something that matters is reported
 	// at that severity. A missing pull secret is only info: the kubelet logs

@@ -1,7 +1,7 @@
 package feasibility
 
 import (
-	"sort"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -104,10 +104,13 @@ func (r resources) isZero() bool {
 
 // scalarNames returns the scalar resource names in a stable order.
 func (r resources) scalarNames() []v1.ResourceName {
+	if len(r.Scalar) == 0 {
+		return nil
+	}
 	names := make([]v1.ResourceName, 0, len(r.Scalar))
 	for k := range r.Scalar {
 		names = append(names, k)
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	slices.Sort(names)
 	return names
 }

@@ -8,6 +8,7 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // TestFilterResources mirrors NodeResourcesFit: the pod count, then cpu,
@@ -136,6 +137,37 @@ func TestCandidateRequests(t *testing.T) {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPodRequestsShortcut checks that podRequests, which reads a lone
+// container's requests directly, agrees with resourcehelper.PodRequests,
+// which it stands for, on pods it shortcuts and pods it does not.
+func TestPodRequestsShortcut(t *testing.T) {
+	podLevel := func(p *v1.Pod) { p.Spec.Resources = &v1.ResourceRequirements{Requests: tbList("cpu=3")} }
+	podLevelLimits := func(p *v1.Pod) { p.Spec.Resources = &v1.ResourceRequirements{Limits: tbList("cpu=3")} }
+	overhead := func(p *v1.Pod) { p.Spec.Overhead = tbList("cpu=250m,memory=64Mi") }
+	init := func(p *v1.Pod) { p.Spec.InitContainers = []v1.Container{tbC("i", "cpu=2,memory=1Gi", "")} }
+	sidecar := func(p *v1.Pod) { p.Spec.InitContainers = []v1.Container{taSidecar(tbC("s", "cpu=500m", ""))} }
+	pods := []*v1.Pod{
+		taPod("p", []v1.Container{tbC("app", "", "")}),
+		taPod("p", []v1.Container{{Name: "app", Image: "img"}}),
+		taPod("p", []v1.Container{tbC("app", "cpu=1500m,memory=1Gi,ephemeral-storage=2Gi", "")}),
+		taPod("p", []v1.Container{tbC("app", "cpu=0.0001,memory=1.5", "")}),
+		taPod("p", []v1.Container{tbC("app", "cpu=1,example.com/gpu=2,hugepages-2Mi=4Mi,pods=3", "example.com/gpu=2,hugepages-2Mi=4Mi")}),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", ""), tbC("b", "cpu=0.0001", "")}),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", "")}, podLevel),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", "")}, podLevelLimits),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", "")}, overhead),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", "")}, init),
+		taPod("p", []v1.Container{tbC("app", "cpu=1", "")}, sidecar),
+		{ObjectMeta: metav1.ObjectMeta{Name: "none"}},
+	}
+	for i, p := range pods {
+		want := resourcesFromList(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}))
+		if diff := cmp.Diff(want, podRequests(p)); diff != "" {
+			t.Errorf("pod %d: requests (-PodRequests +podRequests):\n%s", i, diff)
+		}
 	}
 }
 

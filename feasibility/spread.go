@@ -171,14 +171,14 @@ func (st *spreadState) filter(c *candidate, n *v1.Node) *nodeFailure {
 		sc := &c.spread[i]
 		v, ok := n.Labels[sc.topologyKey]
 		if !ok {
-			return &nodeFailure{code: CodeTopologyLabelMissing, reason: reasonSpreadMissingLabel}
+			return failSpreadMissingLabel
 		}
 		self := 0
 		if sc.selfMatch {
 			self = 1
 		}
 		if skew := st.counts[i][v] + self - st.minMatch(i, sc.minDomains); skew > int(sc.maxSkew) {
-			return &nodeFailure{code: CodeTopologySpread, reason: reasonSpreadNotMatch, resolvable: true}
+			return failSpread
 		}
 	}
 	return nil

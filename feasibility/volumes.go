@@ -223,23 +223,23 @@ func (vn *volumeNeeds) filter(s *Snapshot, n *v1.Node) *nodeFailure {
 		return nil
 	}
 	if len(vn.rwop) > 0 && vn.rwopInUse {
-		return &nodeFailure{code: CodeReadWriteOncePodInUse, reason: reasonRWOPConflict, resolvable: true}
+		return failRWOPConflict
 	}
 	for _, pv := range vn.boundPVs {
 		if pv.Spec.NodeAffinity != nil && pv.Spec.NodeAffinity.Required != nil {
 			if ok, _ := nodeaffinity.NewLazyErrorNodeSelector(pv.Spec.NodeAffinity.Required).Match(n); !ok {
-				return &nodeFailure{code: CodeVolumeNodeAffinity, reason: reasonVolumeNodeConflict}
+				return failVolumeNodeAffinity
 			}
 		}
 	}
 	for _, dc := range vn.delayed {
 		if !s.canProvisionOrBind(dc, n) {
-			return &nodeFailure{code: CodeVolumeBindConflict, reason: reasonVolumeBindConflict}
+			return failVolumeBind
 		}
 	}
 	for _, pv := range vn.boundPVs {
 		if !volumeZoneMatches(pv, n) {
-			return &nodeFailure{code: CodeVolumeZoneConflict, reason: reasonVolumeZoneConflict}
+			return failVolumeZone
 		}
 	}
 	return nil

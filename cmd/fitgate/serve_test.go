@@ -68,10 +68,15 @@ func TestServeConfigErrors(t *testing.T) {
 		{"--register-url=http://127.0.0.1:9443/validate"},
 		{"--autoscaler", "--autoscaler-max-node-cpu=8"},
 		{"--autoscaler", "--autoscaler-max-node-cpu=8", "--autoscaler-max-node-memory=lots"},
+		{"--gc-heap-floor=lots"},
+		{"--gc-heap-floor=-64Mi"},
 	} {
 		cfg, err := loadServeConfig(args, io.Discard)
 		if err == nil {
 			_, err = cfg.webhookConfig(logr.Discard())
+		}
+		if err == nil {
+			_, err = cfg.gcHeapFloor()
 		}
 		if err == nil {
 			t.Errorf("%v: no error", args)

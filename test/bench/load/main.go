@@ -82,6 +82,7 @@ type config struct {
 	rates               []float64
 	rateConns           int
 	profileDir          string
+	procs               int
 	mix                 bool
 	creates, createConc int
 	rounds              int
@@ -103,6 +104,7 @@ func parseFlags(args []string) (config, error) {
 	levels := fs.String("concurrency", "4,16,64", "part 1: comma-separated concurrency levels (connections = workers)")
 	rates := fs.String("rates", "3000", "part 1: comma-separated open-loop rates (reviews/s on a fixed schedule, latency from when each was due); empty for none")
 	fs.IntVar(&c.rateConns, "rate-connections", 16, "part 1: connections (= workers) of the open-loop levels")
+	fs.IntVar(&c.procs, "procs", runtime.GOMAXPROCS(0), "GOMAXPROCS of this program (fitgate keeps the machine's): with fewer, the load generator competes less with fitgate for the shared cores")
 	fs.StringVar(&c.profileDir, "profile", "", "part 1: write fitgate's CPU profile over each level's window to this directory (fitgate serve --pprof-addr)")
 	fs.BoolVar(&c.mix, "mix", true, "part 1: also run the Pod/Deployment mix at the best Pod level")
 	fs.IntVar(&c.creates, "creates", 3000, "part 2: pods created per round")
@@ -136,6 +138,7 @@ func parseFlags(args []string) (config, error) {
 	check(c.warmup >= 0 && c.warmup <= time.Minute, "-warmup %v: want 0..1m", c.warmup)
 	check(c.creates >= 1 && c.creates <= 100000, "-creates %d: want 1..100000", c.creates)
 	check(c.createConc >= 1 && c.createConc <= 1024, "-create-concurrency %d: want 1..1024", c.createConc)
+	check(c.procs >= 1 && c.procs <= runtime.NumCPU(), "-procs %d: want 1..%d", c.procs, runtime.NumCPU())
 	check(c.rateConns >= 1 && c.rateConns <= 1024, "-rate-connections %d: want 1..1024", c.rateConns)
 	check(c.rounds >= 1 && c.rounds <= 10, "-rounds %d: want 1..10", c.rounds)
 	check(c.timeout > 0, "-timeout %v: want more than 0", c.timeout)
@@ -169,6 +172,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)
 		os.Exit(2)
 	}
+	runtime.GOMAXPROCS(cfg.procs)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	rep, err := run(ctx, cfg)
@@ -414,8 +418,8 @@ func machine() string {
 			load = fmt.Sprintf(", load average at the end %s %s %s", f[0], f[1], f[2])
 		}
 	}
-	return fmt.Sprintf("Machine: %s, %d CPUs, GOMAXPROCS %d (this process and fitgate), %s %s/%s%s.",
-		model, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, load)
+	return fmt.Sprintf("Machine: %s, %d CPUs, GOMAXPROCS %d (this process; fitgate %d), %s %s/%s%s.",
+		model, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, load)
 }
 
 // problems are the reasons the run failed: error responses, unchecked

@@ -29,7 +29,8 @@ type heapFloor struct {
 // returned stop is called. It does nothing when floor is 0 or the
 // collector is off (GOGC=off).
 func startHeapFloor(floor uint64) (stop func()) {
-	f := &heapFloor{floor: floor, samples: []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"}}}
+	f := &heapFloor{floor: floor, samples: []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/scan/globals:bytes"}, {Name: "/gc/scan/stack:bytes"}}}
 	metrics.Read(f.samples)
 	f.base = int(f.samples[0].Value.Uint64())
 	if floor == 0 || f.samples[0].Value.Kind() != metrics.KindUint64 || f.base <= 0 {
@@ -70,21 +71,24 @@ func (f *heapFloor) arm() {
 
 func (f *heapFloor) adjust() {
 	metrics.Read(f.samples)
-	if p := gcPercentFor(f.samples[1].Value.Uint64(), f.floor, f.base); p != f.set {
+	live, roots := f.samples[1].Value.Uint64(), f.samples[2].Value.Uint64()+f.samples[3].Value.Uint64()
+	if p := gcPercentFor(live, roots, f.floor, f.base); p != f.set {
 		debug.SetGCPercent(p)
 		f.set = p
 	}
 }
 
-// gcPercentFor is the GC percent that puts the heap goal, live × (1 +
-// percent/100), at floor or above, and never below base. With nothing live
-// yet (no cycle has run) it is base.
-func gcPercentFor(live, floor uint64, base int) int {
+// gcPercentFor is the GC percent that puts the heap goal at floor or
+// above, and never below base. The runtime's goal is live + (live + roots)
+// × percent/100, roots being the globals and goroutine stacks it scans.
+// With nothing live yet (no cycle has run) it is base.
+func gcPercentFor(live, roots, floor uint64, base int) int {
 	if live == 0 || live >= floor {
 		return base
 	}
-	// The smallest percent p with live*(100+p) >= floor*100.
-	p := (floor*100+live-1)/live - 100
+	// The smallest percent p with (live+roots)*p >= (floor-live)*100.
+	scanned := live + roots
+	p := ((floor-live)*100 + scanned - 1) / scanned
 	if p > 1<<20 { // a live heap of bytes: no need to be exact
 		p = 1 << 20
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +26,40 @@ import (
 // webhookConfigName is the configuration fitgate registers in part 2.
 const webhookConfigName = "fitgate-load-bench"
 
+// arm is what sits in the API server's admission path during a round.
+type arm int
+
+const (
+	armWithout arm = iota // no webhook
+	armNoop               // the no-op webhook: the floor for any webhook
+	armFitgate            // fitgate serve
+)
+
+func (a arm) String() string {
+	switch a {
+	case armNoop:
+		return "no-op webhook (Fail)"
+	case armFitgate:
+		return "with fitgate (Fail)"
+	}
+	return "without a webhook"
+}
+
+// slug names the arm in namespaces and profile files.
+func (a arm) slug() string {
+	switch a {
+	case armNoop:
+		return "noop"
+	case armFitgate:
+		return "with"
+	}
+	return "without"
+}
+
 // roundResult is one round of pod creates through the API server.
 type roundResult struct {
 	index      int
-	with       bool
+	arm        arm
 	namespace  string
 	n, errors  int
 	errSamples map[string]int
@@ -37,11 +69,12 @@ type roundResult struct {
 	rate       float64
 	p50, p99   time.Duration
 	cpu        string
-	// fitgate's counters over the round (with fitgate only): Pod decisions
-	// and webhook HTTP requests.
+	// The webhook's own count over the round: fitgate's Pod decisions and
+	// webhook HTTP requests, or the no-op webhook's calls (httpCount).
 	decisions, httpCount float64
 	// From the API server's /metrics over the round: mean server-side
-	// latency of POST pods, and of its calls to fitgate's webhook.
+	// latency of POST pods, and of its calls to the webhook (both
+	// webhooks are named validate.fitgate.dev).
 	apiCreateMean, webhookMean time.Duration
 	webhookCalls               float64
 }
@@ -51,6 +84,11 @@ type createsSpec struct {
 	n, conc, rounds int
 	fitgate         fitgateOptions // register is set by runCreates
 	probeNamespace  string
+	// noop adds rounds with the no-op webhook registered instead.
+	noop bool
+	// profileDir, if set, receives fitgate's CPU profile over the first
+	// seconds of each round with fitgate, as <namespace>.pprof.
+	profileDir string
 }
 
 // warningCounter is a rest.WarningHandler that counts warnings.
@@ -75,10 +113,11 @@ func (w *warningCounter) take() (int, string) {
 	return n, s
 }
 
-// runCreates alternates rounds without and with fitgate registered, in
-// ABBA order (without, with, with, without, ...), so that a drift over
-// the run (etcd's history grows until the API server compacts it every
-// 5 minutes) weighs on both arms alike. Every round uses a fresh namespace
+// runCreates alternates rounds without a webhook, with the no-op webhook
+// (if spec.noop) and with fitgate registered, in ABBA order (without,
+// no-op, fitgate, fitgate, no-op, without, ...), so that a drift over the
+// run (etcd's history grows until the API server compacts it every 5
+// minutes) weighs on every arm alike. Every round uses a fresh namespace
 // and deletes its pods afterwards.
 func runCreates(ctx context.Context, cp *controlplane.ControlPlane, spec createsSpec, logf func(string, ...any)) (results []roundResult, retErr error) {
 	cfg := cp.RESTConfig()
@@ -97,25 +136,62 @@ func runCreates(ctx context.Context, cp *controlplane.ControlPlane, spec creates
 		return nil, err
 	}
 
-	var order []bool
+	arms := []arm{armWithout, armFitgate}
+	if spec.noop {
+		arms = []arm{armWithout, armNoop, armFitgate}
+	}
+	var order []arm
 	for r := range spec.rounds {
-		if r%2 == 0 {
-			order = append(order, false, true)
-		} else {
-			order = append(order, true, false)
+		for j := range arms {
+			if r%2 == 1 {
+				j = len(arms) - 1 - j
+			}
+			order = append(order, arms[j])
 		}
 	}
 	var fg *fitgateProc
+	var noop *noopWebhook
+	noopRegistered := false
 	defer func() {
 		if fg != nil {
 			fg.stop()
 		}
+		if noop != nil {
+			if noopRegistered {
+				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				probe.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(dctx, noopConfigName, metav1.DeleteOptions{}) //nolint:errcheck // best effort on the way out
+				cancel()
+			}
+			noop.close()
+		}
 	}()
+	if spec.noop {
+		if noop, err = startNoopWebhook(cp); err != nil {
+			return nil, err
+		}
+	}
 	fgOpts := spec.fitgate
 	fgOpts.register, fgOpts.webhookCfgName = true, webhookConfigName
-	for i, with := range order {
+	fgOpts.pprof = spec.profileDir != ""
+	for i, a := range order {
+		// Take away what this round must not have, then add what it must.
+		if a != armFitgate && fg != nil {
+			logf("part 2: stopping fitgate (it unregisters on exit) ...")
+			fg.stop()
+			fg = nil
+			if err := waitWebhookGone(ctx, probe, spec.probeNamespace); err != nil {
+				return results, err
+			}
+		}
+		if a != armNoop && noopRegistered {
+			logf("part 2: unregistering the no-op webhook ...")
+			if err := noop.unregister(ctx, probe, spec.probeNamespace); err != nil {
+				return results, err
+			}
+			noopRegistered = false
+		}
 		switch {
-		case with && fg == nil:
+		case a == armFitgate && fg == nil:
 			logf("part 2: starting fitgate serve --register-url (failurePolicy Fail) ...")
 			fgOpts.name = fmt.Sprintf("fitgate-registered-%d", i+1)
 			if fg, err = startFitgate(ctx, fgOpts); err != nil {
@@ -125,34 +201,33 @@ func runCreates(ctx context.Context, cp *controlplane.ControlPlane, spec creates
 				return results, fmt.Errorf("%w (fitgate log %s)", err, fg.logPath)
 			}
 			logf("part 2: fitgate registered and denying a dry-run 100000-cpu pod: it is being called")
-		case !with && fg != nil:
-			logf("part 2: stopping fitgate (it unregisters on exit) ...")
-			fg.stop()
-			fg = nil
-			if err := waitWebhookGone(ctx, probe, spec.probeNamespace); err != nil {
+		case a == armNoop && !noopRegistered:
+			logf("part 2: registering the no-op webhook (failurePolicy Fail) ...")
+			if err := noop.register(ctx, cp, probe, spec.probeNamespace); err != nil {
 				return results, err
 			}
+			noopRegistered = true
 		}
-		arm := "without"
-		if with {
-			arm = "with"
-		}
-		ns := fmt.Sprintf("creates-%d-%s", i+1, arm)
+		ns := fmt.Sprintf("creates-%d-%s", i+1, a.slug())
 		if err := prepareNamespace(ctx, client, ns, nil); err != nil {
 			return results, err
 		}
-		if with {
+		if a == armFitgate {
 			if err := waitFitsCleanly(ctx, probe, probeWarnings, ns); err != nil {
 				return results, err
 			}
 		}
 		warnings.take()
-		logf("part 2: round %d/%d %s fitgate: %d pod creates, concurrency %d, namespace %s", i+1, len(order), arm, spec.n, spec.conc, ns)
-		res, err := createRound(ctx, cp, client, fg, ns, spec)
+		logf("part 2: round %d/%d %s: %d pod creates, concurrency %d, namespace %s", i+1, len(order), a, spec.n, spec.conc, ns)
+		var wh *noopWebhook
+		if a == armNoop {
+			wh = noop
+		}
+		res, err := createRound(ctx, cp, client, fg, wh, ns, spec)
 		if err != nil {
 			return results, err
 		}
-		res.index, res.with = i+1, with
+		res.index, res.arm = i+1, a
 		res.warnings, res.warnSample = warnings.take()
 		results = append(results, *res)
 		logf("part 2: round %d: %.0f creates/s, p50 %s, p99 %s, %d errors", i+1, res.rate, fmtLatency(res.p50), fmtLatency(res.p99), res.errors)
@@ -168,10 +243,15 @@ func runCreates(ctx context.Context, cp *controlplane.ControlPlane, spec creates
 	return results, nil
 }
 
-// createRound creates spec.n bare pods from spec.conc goroutines.
-func createRound(ctx context.Context, cp *controlplane.ControlPlane, client kubernetes.Interface, fg *fitgateProc, ns string, spec createsSpec) (*roundResult, error) {
+// createRound creates spec.n bare pods from spec.conc goroutines; fg or
+// noop is the webhook registered, if any.
+func createRound(ctx context.Context, cp *controlplane.ControlPlane, client kubernetes.Interface, fg *fitgateProc, noop *noopWebhook, ns string, spec createsSpec) (*roundResult, error) {
 	res := &roundResult{namespace: ns, errSamples: map[string]int{}}
 	var dec0, http0 float64
+	var noop0, bad0 int64
+	if noop != nil {
+		noop0, bad0 = noop.calls.Load(), noop.bad.Load()
+	}
 	fgPID := -1
 	if fg != nil {
 		var err error
@@ -190,6 +270,23 @@ func createRound(ctx context.Context, cp *controlplane.ControlPlane, client kube
 	pods := client.CoreV1().Pods(ns)
 	lat := make([]time.Duration, spec.n)
 	errs := make([]error, spec.n)
+	// A round lasts 5-10 s; the profiles cover its first seconds.
+	const profileWindow = 4 * time.Second
+	var profiling sync.WaitGroup
+	if spec.profileDir != "" {
+		if fg != nil && fg.pprofURL != "" {
+			profiling.Go(func() {
+				if err := fetchProfile(ctx, fg.pprofURL, profileWindow, filepath.Join(spec.profileDir, ns+".pprof")); err != nil {
+					logf("part 2:   no fitgate CPU profile: %v", err)
+				}
+			})
+		}
+		profiling.Go(func() {
+			if err := fetchAPIServerProfile(ctx, client, profileWindow, filepath.Join(spec.profileDir, ns+"-apiserver.pprof")); err != nil {
+				logf("part 2:   no API server CPU profile: %v", err)
+			}
+		})
+	}
 	meter := newCPUMeter(fgPID, 0, cp.APIServer().PID(), cp.Etcd().PID())
 	start := time.Now()
 	var next atomic.Int64
@@ -213,6 +310,7 @@ func createRound(ctx context.Context, cp *controlplane.ControlPlane, client kube
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	res.cpu = meter.String()
+	profiling.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -246,7 +344,24 @@ func createRound(ctx context.Context, cp *controlplane.ControlPlane, client kube
 		}
 		res.decisions, res.httpCount = dec1-dec0, http1-http0
 	}
+	if noop != nil {
+		res.httpCount = float64(noop.calls.Load() - noop0)
+		if bad := noop.bad.Load() - bad0; bad > 0 {
+			return nil, fmt.Errorf("the no-op webhook found no uid in %d reviews", bad)
+		}
+	}
 	return res, nil
+}
+
+// fetchAPIServerProfile writes the API server's CPU profile over the next
+// window to path (its --profiling endpoint, on by default).
+func fetchAPIServerProfile(ctx context.Context, client kubernetes.Interface, window time.Duration, path string) error {
+	data, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", fmt.Sprint(max(1, int(window/time.Second)))).Timeout(window + time.Minute).DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // scrapeAPIServer reads the API server's /metrics.

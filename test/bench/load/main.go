@@ -28,21 +28,28 @@
 //
 // Part 2, pod creates through the API server: rounds of -creates bare pods
 // (not bound, so judged against every node) created by -create-concurrency
-// goroutines through client-go (no client-side rate limit), without and
-// with fitgate registered (`fitgate serve --register-url`, failurePolicy
-// Fail, so a broken webhook shows up as failed creates), in ABBA order,
-// each round in a fresh namespace whose pods are deleted afterwards. Before
-// the rounds with fitgate, a dry-run create of a pod no node can hold must
-// be denied by validate.fitgate.dev (the webhook is called); after them it
-// must be admitted again. fitgate's own counters must show one Pod decision
-// per create.
+// goroutines through client-go (no client-side rate limit), in three arms:
+// without a webhook; with a no-op webhook served by this program and
+// registered exactly as fitgate registers itself (it copies the request's
+// uid into an allowed response and decodes nothing else, so it is the
+// floor for any webhook: what the API server pays to call one); and with
+// fitgate registered (`fitgate serve --register-url`). Both webhooks use
+// failurePolicy Fail, so a broken webhook shows up as failed creates. The
+// arms run in ABBA order (without, no-op, fitgate, fitgate, no-op,
+// without), each round in a fresh namespace whose pods are deleted
+// afterwards. Before the rounds with fitgate, a dry-run create of a pod
+// no node can hold must be denied by validate.fitgate.dev (the webhook is
+// called); after them it must be admitted again. fitgate's own counters
+// must show one Pod decision per create, and the no-op webhook one call.
 //
 // The load generator, fitgate and the control plane share the machine's
 // cores, which is the setup the issue asks for; the CPU columns show who
 // used what.
 //
-// `fitgate serve` has no pprof endpoint, so profile_test.go has an
-// in-process benchmark of the same path for profiling:
+// -profile DIR writes fitgate's CPU profiles (fitgate serve --pprof-addr)
+// for each part-1 level and part-2 round with fitgate, and the API
+// server's for each part-2 round. profile_test.go has an in-process
+// benchmark of the same path:
 //
 //	go test ./test/bench/load -run '^$' -bench Admission -cpuprofile /tmp/cpu.out
 package main
@@ -86,6 +93,7 @@ type config struct {
 	mix                 bool
 	creates, createConc int
 	rounds              int
+	noop                bool
 	parts               string
 	timeout             time.Duration
 	keep                bool
@@ -105,11 +113,12 @@ func parseFlags(args []string) (config, error) {
 	rates := fs.String("rates", "3000", "part 1: comma-separated open-loop rates (reviews/s on a fixed schedule, latency from when each was due); empty for none")
 	fs.IntVar(&c.rateConns, "rate-connections", 16, "part 1: connections (= workers) of the open-loop levels")
 	fs.IntVar(&c.procs, "procs", runtime.GOMAXPROCS(0), "GOMAXPROCS of this program (fitgate keeps the machine's): with fewer, the load generator competes less with fitgate for the shared cores")
-	fs.StringVar(&c.profileDir, "profile", "", "part 1: write fitgate's CPU profile over each level's window to this directory (fitgate serve --pprof-addr)")
+	fs.StringVar(&c.profileDir, "profile", "", "write fitgate's CPU profile to this directory (fitgate serve --pprof-addr): part 1 over each level's window, part 2 over the first 4 s of each round with fitgate, and the API server's over every round")
 	fs.BoolVar(&c.mix, "mix", true, "part 1: also run the Pod/Deployment mix at the best Pod level")
 	fs.IntVar(&c.creates, "creates", 3000, "part 2: pods created per round")
 	fs.IntVar(&c.createConc, "create-concurrency", 32, "part 2: concurrent creates")
-	fs.IntVar(&c.rounds, "rounds", 2, "part 2: rounds with and rounds without fitgate (each)")
+	fs.IntVar(&c.rounds, "rounds", 2, "part 2: rounds of each arm (without a webhook, with the no-op webhook, with fitgate)")
+	fs.BoolVar(&c.noop, "noop-webhook", true, "part 2: also run rounds with a no-op webhook registered the way fitgate is, to measure what any webhook costs")
 	fs.StringVar(&c.parts, "parts", "1,2", "which parts to run: 1, 2 or 1,2")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the state directory (control-plane and fitgate logs) and print its path")
@@ -267,7 +276,13 @@ func run(ctx context.Context, cfg config) (rep *report, retErr error) {
 		}
 	}
 	if cfg.part("2") {
-		rep.creates = createsSpec{n: cfg.creates, conc: cfg.createConc, rounds: cfg.rounds, fitgate: fgBase, probeNamespace: probeNS}
+		rep.creates = createsSpec{n: cfg.creates, conc: cfg.createConc, rounds: cfg.rounds, fitgate: fgBase, probeNamespace: probeNS,
+			profileDir: cfg.profileDir, noop: cfg.noop}
+		if cfg.profileDir != "" {
+			if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+				return rep, err
+			}
+		}
 		rounds, err := runCreates(ctx, cp, rep.creates, logf)
 		rep.rounds = rounds
 		if err != nil {
@@ -442,8 +457,11 @@ func (r *report) problems() []string {
 		if rr.errors > 0 {
 			out = append(out, fmt.Sprintf("part 2 round %d: %d failed creates", rr.index, rr.errors))
 		}
-		if rr.with && int(rr.decisions) != rr.n {
+		if rr.arm == armFitgate && int(rr.decisions) != rr.n {
 			out = append(out, fmt.Sprintf("part 2 round %d: fitgate counted %.0f Pod decisions for %d creates", rr.index, rr.decisions, rr.n))
+		}
+		if rr.arm == armNoop && int(rr.httpCount) != rr.n {
+			out = append(out, fmt.Sprintf("part 2 round %d: the no-op webhook counted %.0f calls for %d creates", rr.index, rr.httpCount, rr.n))
 		}
 	}
 	return out
@@ -519,21 +537,21 @@ func (r *report) render() string {
 			count: fmt.Sprint(b.measured), errors: fmt.Sprint(b.errors), rate: fmt.Sprintf("**%.0f reviews/s**", b.rate),
 			p50: fmtLatency(b.p50), p99: "**" + fmtLatency(b.p99) + "**", cpu: b.cpu, notes: verdict})
 	}
-	var with, without, webhookMeans []float64
-	var createMeans [2][]float64 // without, with
+	// Part 2: rates and server-side means by arm.
+	var rates, createMeans, webhookMeans [3][]float64
 	for _, rr := range r.rounds {
-		arm := "without fitgate"
 		notes := fmt.Sprintf("namespace %s, %.1f s; apiserver's mean POST pods latency %s", rr.namespace, rr.elapsed.Seconds(), fmtLatency(rr.apiCreateMean))
-		if rr.with {
-			arm = "with fitgate (Fail)"
-			with = append(with, rr.rate)
-			webhookMeans = append(webhookMeans, float64(rr.webhookMean))
-			createMeans[1] = append(createMeans[1], float64(rr.apiCreateMean))
+		rates[rr.arm] = append(rates[rr.arm], rr.rate)
+		createMeans[rr.arm] = append(createMeans[rr.arm], float64(rr.apiCreateMean))
+		switch rr.arm {
+		case armFitgate:
+			webhookMeans[rr.arm] = append(webhookMeans[rr.arm], float64(rr.webhookMean))
 			notes += fmt.Sprintf(", of which the fitgate webhook call %s (%.0f calls); fitgate counted %.0f Pod decisions, %.0f webhook HTTP requests",
 				fmtLatency(rr.webhookMean), rr.webhookCalls, rr.decisions, rr.httpCount)
-		} else {
-			createMeans[0] = append(createMeans[0], float64(rr.apiCreateMean))
-			without = append(without, rr.rate)
+		case armNoop:
+			webhookMeans[rr.arm] = append(webhookMeans[rr.arm], float64(rr.webhookMean))
+			notes += fmt.Sprintf(", of which the no-op webhook call %s (%.0f calls); it counted %.0f requests (its CPU is in the bench column)",
+				fmtLatency(rr.webhookMean), rr.webhookCalls, rr.httpCount)
 		}
 		if rr.warnings > 0 {
 			notes += fmt.Sprintf("; %d warnings, e.g. %q", rr.warnings, firstLine(rr.warnSample))
@@ -546,19 +564,32 @@ func (r *report) render() string {
 		for _, e := range keys {
 			notes += fmt.Sprintf("; error ×%d: %s", rr.errSamples[e], e)
 		}
-		rows = append(rows, row{part: "2", scenario: fmt.Sprintf("pod creates via client-go, round %d, %s", rr.index, arm),
+		rows = append(rows, row{part: "2", scenario: fmt.Sprintf("pod creates via client-go, round %d, %s", rr.index, rr.arm),
 			conc: fmt.Sprint(r.creates.conc), count: fmt.Sprint(rr.n), errors: fmt.Sprint(rr.errors),
 			rate: fmt.Sprintf("%.0f creates/s", rr.rate), p50: fmtLatency(rr.p50), p99: fmtLatency(rr.p99), cpu: rr.cpu, notes: notes})
 	}
-	if len(with) > 0 && len(without) > 0 {
-		mw, mo := median(with), median(without)
+	medianMs := func(xs []float64) string { return fmtLatency(time.Duration(median(xs))) }
+	if len(rates[armFitgate]) > 0 && len(rates[armWithout]) > 0 {
+		mw, mo := median(rates[armFitgate]), median(rates[armWithout])
 		ratio := mw / mo
-		rows = append(rows, row{part: "2", scenario: "**median with / median without**", conc: fmt.Sprint(r.creates.conc),
+		rows = append(rows, row{part: "2", scenario: "**median with fitgate / median without**", conc: fmt.Sprint(r.creates.conc),
 			rate: fmt.Sprintf("**%.2f**", ratio),
 			notes: fmt.Sprintf("%.0f vs %.0f creates/s; target ≥ %.1f: %s. Server side (apiserver metrics, medians): POST pods %s with vs %s without; fitgate webhook call %s",
 				mw, mo, targetRatioMin, metOr(ratio >= targetRatioMin),
-				fmtLatency(time.Duration(median(createMeans[1]))), fmtLatency(time.Duration(median(createMeans[0]))),
-				fmtLatency(time.Duration(median(webhookMeans))))})
+				medianMs(createMeans[armFitgate]), medianMs(createMeans[armWithout]), medianMs(webhookMeans[armFitgate]))})
+	}
+	if len(rates[armNoop]) > 0 && len(rates[armWithout]) > 0 {
+		mn, mo := median(rates[armNoop]), median(rates[armWithout])
+		rows = append(rows, row{part: "2", scenario: "median no-op webhook / median without", conc: fmt.Sprint(r.creates.conc),
+			rate: fmt.Sprintf("%.2f", mn/mo),
+			notes: fmt.Sprintf("%.0f vs %.0f creates/s: what calling any webhook costs the API server here, the ceiling for fitgate's ratio. POST pods %s; webhook call %s",
+				mn, mo, medianMs(createMeans[armNoop]), medianMs(webhookMeans[armNoop]))})
+		if len(rates[armFitgate]) > 0 {
+			mw := median(rates[armFitgate])
+			rows = append(rows, row{part: "2", scenario: "median with fitgate / median no-op webhook", conc: fmt.Sprint(r.creates.conc),
+				rate:  fmt.Sprintf("%.2f", mw/mn),
+				notes: fmt.Sprintf("%.0f vs %.0f creates/s: fitgate's own share (decoding and checking the pod)", mw, mn)})
+		}
 	}
 	if len(rows) == 0 {
 		b.WriteString("(nothing measured)\n")

@@ -1,6 +1,8 @@
 package feasibility
 
 import (
+	"slices"
+
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -117,6 +119,9 @@ type affinityState struct {
 	// existingAnti counts existing pods whose own anti-affinity terms match
 	// the candidate: the candidate must stay out of their domains.
 	existingAnti map[topologyPair]int
+	// existingKeys are the topology keys existingAnti counts under, so a
+	// node is looked up under those labels rather than all of its own.
+	existingKeys []string
 	// foreignAnti is true when a pod from another namespace contributes to
 	// the anti-affinity conflicts, so messages say so without naming it.
 	foreignAnti bool
@@ -173,7 +178,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 				continue
 			}
 			if v, ok := ni.node.Labels[g.term.topologyKey]; ok {
-				bump(&st.existingAnti, topologyPair{g.term.topologyKey, v}, n)
+				st.bumpExisting(topologyPair{g.term.topologyKey, v}, n)
 				if g.ownerNS != c.ns {
 					st.foreignAnti = true
 				}
@@ -189,6 +194,14 @@ func bump(m *map[topologyPair]int, k topologyPair, n int) {
 		*m = map[topologyPair]int{}
 	}
 	(*m)[k] += n
+}
+
+// bumpExisting adds n existing anti-affinity matches in domain k.
+func (st *affinityState) bumpExisting(k topologyPair, n int) {
+	bump(&st.existingAnti, k, n)
+	if !slices.Contains(st.existingKeys, k.key) {
+		st.existingKeys = append(st.existingKeys, k.key)
+	}
 }
 
 // forEachTermPod calls fn for every pod bound to a known node that term t
@@ -233,7 +246,7 @@ func (st *affinityState) place(s *Snapshot, c *candidate, n *v1.Node) {
 		if t.matches(c.ns, labels.Set(c.labels), nsl) {
 			if v, ok := n.Labels[t.topologyKey]; ok {
 				bump(&st.antiCounts, topologyPair{t.topologyKey, v}, 1)
-				bump(&st.existingAnti, topologyPair{t.topologyKey, v}, 1)
+				st.bumpExisting(topologyPair{t.topologyKey, v}, 1)
 			}
 		}
 	}
@@ -265,11 +278,9 @@ func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFail
 			return failPodAntiAffinity
 		}
 	}
-	if len(st.existingAnti) > 0 {
-		for k, v := range n.Labels {
-			if st.existingAnti[topologyPair{k, v}] > 0 {
-				return failExistingAntiAffinity
-			}
+	for _, k := range st.existingKeys {
+		if v, ok := n.Labels[k]; ok && st.existingAnti[topologyPair{k, v}] > 0 {
+			return failExistingAntiAffinity
 		}
 	}
 	return nil

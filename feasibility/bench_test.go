@@ -52,7 +52,8 @@ func cluster(b *testing.B, nodes, pods int) *built {
 }
 
 // workloads returns n distinct deployments of the given shape.
-func workloads(n int, replicas int32, cpu string, mutate func(i int, a *synth.App)) []*feasibility.Workload {
+// Each edit, in order, then changes the pod template.
+func workloads(n int, replicas int32, cpu string, mutate func(i int, a *synth.App), edits ...func(*v1.PodTemplateSpec)) []*feasibility.Workload {
 	out := make([]*feasibility.Workload, n)
 	for i := range out {
 		a := &synth.App{Namespace: fmt.Sprintf("team-%02d", 3+i%10), Name: fmt.Sprintf("bench-%d", i), MemMi: 256}
@@ -61,8 +62,12 @@ func workloads(n int, replicas int32, cpu string, mutate func(i int, a *synth.Ap
 		if mutate != nil {
 			mutate(i, a)
 		}
+		t := a.PodTemplate()
+		for _, edit := range edits {
+			edit(&t)
+		}
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: a.Name, Namespace: a.Namespace},
-			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Template: a.PodTemplate()}}
+			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Template: t}}
 		w, err := feasibility.WorkloadFromObject(d)
 		if err != nil {
 			panic(err)
@@ -110,6 +115,35 @@ func BenchmarkCheckAntiAffinitySpread(b *testing.B) {
 	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
 		a.AntiAffinity, a.Spread = true, true
 	}), feasibility.Fits)
+}
+
+// BenchmarkCheckAntiAffinitySpreadNoFit is a pod with anti-affinity and
+// spread that fits nowhere because it asks for more cpu than any node
+// has: every node fails NodeResourcesFit, and the diagnosis still walks
+// them all with the spread and affinity state built.
+func BenchmarkCheckAntiAffinitySpreadNoFit(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "64000", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}), feasibility.Permanent)
+}
+
+// BenchmarkCheckAntiAffinityConflictNoFit is a pod that fits every node's
+// resources but whose anti-affinity every node violates: by zone, against
+// an app whose pods run in every zone. The per-node diagnosis is the spread and affinity filters
+// themselves.
+func BenchmarkCheckAntiAffinityConflictNoFit(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}, conflictEverywhere), feasibility.Transient)
+}
+
+// conflictEverywhere points a pod's anti-affinity, by zone, at the pods of
+// app-0001 in any namespace: its replicas run in every zone.
+func conflictEverywhere(t *v1.PodTemplateSpec) {
+	term := &t.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0]
+	term.TopologyKey = v1.LabelTopologyZone
+	term.LabelSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "app-0001"}}
+	term.NamespaceSelector = &metav1.LabelSelector{}
 }
 
 // BenchmarkCacheUpdate binds and deletes a pod: what the webhook cache

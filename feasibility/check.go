@@ -166,7 +166,10 @@ func (c *candidate) independentReplicas() bool {
 func (cs *checkState) placeIndependent(nodes []*nodeInfo, replicas int32) int32 {
 	var fit int32
 	for _, ni := range nodes {
-		if f, _ := cs.filterNode(ni, false); f != nil {
+		if cs.classRulesOut(ni) {
+			continue
+		}
+		if f, _ := cs.filterNode(ni, modeFeasible); f != nil {
 			continue
 		}
 		k := cs.capacity(ni)
@@ -223,7 +226,10 @@ func (cs *checkState) pickNode(nodes []*nodeInfo, last bool) *nodeInfo {
 	var bestSpread int
 	var bestFree float64
 	for _, ni := range nodes {
-		if f, _ := cs.filterNode(ni, false); f != nil {
+		if cs.classRulesOut(ni) {
+			continue
+		}
+		if f, _ := cs.filterNode(ni, modeFeasible); f != nil {
 			continue
 		}
 		sp := cs.spreadScore(ni)
@@ -276,18 +282,37 @@ func (cs *checkState) prefilter() *diagnosis {
 	return nil
 }
 
-// diagnose runs every filter on every node for a pod that fits nowhere, to
+// diagnose runs the filters on every node for a pod that fits nowhere, to
 // build the scheduler's histogram and to tell transient from permanent.
+// Classes that decide their members' diagnosis are counted whole; the
+// other nodes are filtered one by one, classifying until one node proves
+// resolvable and then only for the first failure, which is all the
+// histogram counts.
 func (cs *checkState) diagnose(nodes []*nodeInfo) *diagnosis {
 	d := &diagnosis{numNodes: len(nodes)}
+	settled, n := cs.settleClasses(d)
+	if n == len(nodes) {
+		return d
+	}
 	for _, ni := range nodes {
-		f, unresolvable := cs.filterNode(ni, true)
+		if settled != nil && ni.class != nil && settled[ni.class.id] {
+			continue
+		}
+		f, unresolvable := cs.filterNode(ni, cs.diagnoseMode(d))
 		if f == nil {
 			continue // cannot happen after pickNode found none; be safe
 		}
 		d.record(cs, ni, f, unresolvable)
 	}
 	return d
+}
+
+// diagnoseMode is how much of a node's failure d still needs.
+func (cs *checkState) diagnoseMode(d *diagnosis) filterMode {
+	if d.resolvable && !classesOff {
+		return modeFirst
+	}
+	return modeClassify
 }
 
 // checkDaemonSet judges a DaemonSet pod on each node it targets, as the
@@ -307,7 +332,7 @@ func checkDaemonSet(s *Snapshot, c *candidate) schedResult {
 		if pre != nil {
 			continue
 		}
-		f, unresolvable := cs.filterNode(ni, true)
+		f, unresolvable := cs.filterNode(ni, cs.diagnoseMode(d))
 		if f == nil {
 			res.fit++
 			continue

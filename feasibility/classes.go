@@ -335,33 +335,84 @@ func (cs *checkState) fitByClass() *nodeInfo {
 		if k == nil || cs.staticFor(&cs.statics, k) != nil {
 			continue
 		}
-		dims := cs.requestDims()
-		// Walk the members that pass the most selective dimension and
-		// test the others on each.
-		best, bestFail := -1, -1
-		for i := range dims {
-			f := dims[i].forClass(k).failing(k)
-			if f > bestFail {
-				best, bestFail = i, f
-			}
-		}
-		if bestFail == k.size() {
-			continue
-		}
-		for _, e := range k.byFree[dims[best].forClass(k).dim][bestFail:] {
-			fits := true
-			for i := range dims {
-				if d := dims[i].forClass(k); k.free(e.ni, d.dim) < d.want {
-					fits = false
-					break
-				}
-			}
-			if fits {
-				return e.ni
-			}
+		var found *nodeInfo
+		k.eachFitting(cs.requestDims(), func(ni *nodeInfo) bool {
+			found = ni
+			return false
+		})
+		if found != nil {
+			return found
 		}
 	}
 	return nil
+}
+
+// fitting is how many members of k have what dims want free. It walks
+// whichever is shorter: the members that fit, or those short of something,
+// each of which it counts under the first dimension it is short of.
+func (k *nodeClass) fitting(dims []classDim) int {
+	short, most := 0, 0
+	for i := range dims {
+		f := dims[i].forClass(k).failing(k)
+		short += f
+		most = max(most, f)
+	}
+	if short > k.size()-most {
+		n := 0
+		k.eachFitting(dims, func(*nodeInfo) bool {
+			n++
+			return true
+		})
+		return n
+	}
+	union := 0
+	for i := range dims {
+		d := dims[i].forClass(k)
+		if d.dim < 0 {
+			return 0
+		}
+		for _, e := range k.byFree[d.dim][:d.failing(k)] {
+			first := true
+			for j := range i {
+				if p := dims[j].forClass(k); k.free(e.ni, p.dim) < p.want {
+					first = false
+					break
+				}
+			}
+			if first {
+				union++
+			}
+		}
+	}
+	return k.size() - union
+}
+
+// eachFitting calls fn, until it returns false, for each member of k that
+// has what dims want free. It walks the members that pass the most
+// selective dimension and tests the others on each.
+func (k *nodeClass) eachFitting(dims []classDim, fn func(*nodeInfo) bool) {
+	best, bestFail := -1, -1
+	for i := range dims {
+		f := dims[i].forClass(k).failing(k)
+		if f > bestFail {
+			best, bestFail = i, f
+		}
+	}
+	if bestFail == k.size() {
+		return
+	}
+	for _, e := range k.byFree[dims[best].forClass(k).dim][bestFail:] {
+		fits := true
+		for i := range dims {
+			if d := dims[i].forClass(k); k.free(e.ni, d.dim) < d.want {
+				fits = false
+				break
+			}
+		}
+		if fits && !fn(e.ni) {
+			return
+		}
+	}
 }
 
 // diagnoseByClass builds the same diagnosis as diagnose, from class
@@ -372,55 +423,73 @@ func (cs *checkState) diagnoseByClass(numNodes int) *diagnosis {
 		if k == nil {
 			continue
 		}
-		n := k.size()
 		if f := cs.staticFor(&cs.statics, k); f != nil {
-			d.count(f.code, f.reason, n)
-			if f.code == CodeUntoleratedTaint {
-				if t := cs.c.untoleratedTaint(k.rep()); t != nil {
-					d.noteTaint(t, n)
-				}
-			}
+			cs.countStatic(d, k, f)
 			continue
 		}
-		resolvable := true
-		for _, dim := range cs.requestDims() {
-			dim = dim.forClass(k)
-			failing := dim.failing(k)
-			if failing == 0 {
-				continue
-			}
-			unresolvable := dim.unresolvable(k)
-			if unresolvable {
-				resolvable = false
-			}
-			d.count(dim.code, dim.reason, failing)
-			h := d.resourceHint(dim.name, dim.want)
-			h.nodes += failing
-			if unresolvable {
-				h.unresolvable += failing
-			}
-			// The failing member with the most free, first by name.
-			free, name := int64(0), ""
-			if dim.dim < 0 {
-				free, name = 0, k.firstByName()
-			} else {
-				l := k.byFree[dim.dim]
-				free = l[failing-1].free
-				i := sort.Search(failing, func(i int) bool { return l[i].free >= free })
-				name = l[i].ni.name
-			}
-			if free > h.bestFree || (free == h.bestFree && h.bestFreeNode != "" && name < h.bestFreeNode) {
-				h.bestFree, h.bestFreeNode = free, name
-			}
-			if c := dim.capacity(k); c > h.maxAlloc {
-				h.maxAlloc = c
-			}
-		}
-		if resolvable {
-			d.resolvableNodes += n // no member fits, and none is ruled out for good
+		if cs.countShortages(d, k, false) {
+			d.resolvable = true // no member fits, and none is ruled out for good
 		}
 	}
 	return d
+}
+
+// countStatic counts every member of k under f, the static filter that
+// fails them all. Static failures are unresolvable.
+func (cs *checkState) countStatic(d *diagnosis, k *nodeClass, f *nodeFailure) {
+	n := k.size()
+	d.count(f.code, f.reason, n)
+	if f.code == CodeUntoleratedTaint {
+		if t := cs.c.untoleratedTaint(k.rep()); t != nil {
+			d.noteTaint(t, n)
+		}
+	}
+}
+
+// countShortages counts k's members under each resource they have too
+// little of, as NodeResourcesFit reports them, with the numbers for the
+// hint. It reports whether every shortage could go away. Members are
+// taken as they are in the snapshot, with no simulated replica on them.
+// A member of a class that has none of a scalar the pod asks for has, with
+// exact, what its bound pods leave of it (zero, or less when pods on it
+// still claim some); without, zero.
+func (cs *checkState) countShortages(d *diagnosis, k *nodeClass, exact bool) (resolvable bool) {
+	resolvable = true
+	for _, dim := range cs.requestDims() {
+		dim = dim.forClass(k)
+		failing := dim.failing(k)
+		if failing == 0 {
+			continue
+		}
+		unresolvable := dim.unresolvable(k)
+		if unresolvable {
+			resolvable = false
+		}
+		d.count(dim.code, dim.reason, failing)
+		h := d.resourceHint(dim.name, dim.want)
+		h.nodes += failing
+		if unresolvable {
+			h.unresolvable += failing
+		}
+		switch {
+		case dim.dim >= 0:
+			// The failing member with the most free, first by name.
+			l := k.byFree[dim.dim]
+			free := l[failing-1].free
+			i := sort.Search(failing, func(i int) bool { return l[i].free >= free })
+			h.noteFree(free, l[i].ni.name)
+		case exact:
+			for _, e := range k.byFree[dimCPU] {
+				h.noteFree(-e.ni.requested.Scalar[dim.name], e.ni.name)
+			}
+		default:
+			h.noteFree(0, k.firstByName())
+		}
+		if c := dim.capacity(k); c > h.maxAlloc {
+			h.maxAlloc = c
+		}
+	}
+	return resolvable
 }
 
 // firstByName is the class member with the smallest name.

@@ -21,9 +21,11 @@ type diagnosis struct {
 	// histogram counts the nodes that failed for each reason. A handful of
 	// reasons ever occur, so a list serves, in no particular order.
 	histogram []reasonCount
-	// resolvableNodes failed only for reasons that can go away.
-	resolvableNodes int
-	daemon          bool
+	// resolvable is set once some node has failed only for reasons that
+	// can go away: the verdict asks no more than that, so once it is set
+	// the nodes after need only their first failure (diagnose).
+	resolvable bool
+	daemon     bool
 	// autoscalerRescued is set when an autoscaler could add a node that fits.
 	autoscalerRescued bool
 
@@ -100,7 +102,7 @@ func (d *diagnosis) noteTaint(t *v1.Taint, nodes int) {
 
 func (d *diagnosis) record(cs *checkState, ni *nodeInfo, f *nodeFailure, unresolvable bool) {
 	if !unresolvable {
-		d.resolvableNodes++
+		d.resolvable = true
 	}
 	d.recordOne(cs, ni, f)
 	for i := range f.more {
@@ -143,11 +145,17 @@ func (d *diagnosis) noteResource(ni *nodeInfo, in *insufficientResource, unresol
 	if unresolvable {
 		h.unresolvable++
 	}
-	if free := in.capacity - in.used; free > h.bestFree {
-		h.bestFree, h.bestFreeNode = free, ni.name
-	}
+	h.noteFree(in.capacity-in.used, ni.name)
 	if in.capacity > h.maxAlloc {
 		h.maxAlloc = in.capacity
+	}
+}
+
+// noteFree keeps the most free a failing node has, and of the nodes that
+// have that much, the first by name, whatever order nodes are noted in.
+func (h *resourceHint) noteFree(free int64, node string) {
+	if free > h.bestFree || (free == h.bestFree && h.bestFreeNode != "" && node < h.bestFreeNode) {
+		h.bestFree, h.bestFreeNode = free, node
 	}
 }
 
@@ -161,7 +169,7 @@ func (d *diagnosis) severity(s *Snapshot, c *candidate, opts *Options) Severity 
 		}
 		return SeverityPermanent
 	}
-	if d.numNodes == 0 || d.resolvableNodes > 0 {
+	if d.numNodes == 0 || d.resolvable {
 		// A cluster with no nodes yet is waiting for them, not misconfigured.
 		return SeverityTransient
 	}
@@ -191,7 +199,7 @@ func (d *diagnosis) autoscalerCouldFit(s *Snapshot, c *candidate, a *AutoscalerO
 		ni.allowedPods = 110
 	}
 	cs := newCheckState(s, c)
-	f, _ := cs.filterNode(ni, false)
+	f, _ := cs.filterNode(ni, modeFeasible)
 	return f == nil
 }
 

@@ -72,6 +72,26 @@ var (
 	failVolumeNodeAffinity    = &nodeFailure{code: CodeVolumeNodeAffinity, reason: reasonVolumeNodeConflict}
 	failVolumeBind            = &nodeFailure{code: CodeVolumeBindConflict, reason: reasonVolumeBindConflict}
 	failVolumeZone            = &nodeFailure{code: CodeVolumeZoneConflict, reason: reasonVolumeZoneConflict}
+	// failFeasibility stands for a port or resource failure when the caller
+	// only asks whether the node fails (modeFeasible): it spares building
+	// one with its numbers.
+	failFeasibility = &nodeFailure{code: CodeInsufficientResource, reason: "node(s) failed a filter"}
+)
+
+// filterMode says how much of a node's failure the caller needs.
+type filterMode int
+
+const (
+	// modeFeasible: only whether the node fails. The failure returned may
+	// be failFeasibility, which names no reason.
+	modeFeasible filterMode = iota
+	// modeFirst: the first failure, with its numbers, which is what the
+	// scheduler's histogram counts.
+	modeFirst
+	// modeClassify: the first failure, and also whether any filter fails
+	// the node unresolvably, so filters keep running past resolvable
+	// failures.
+	modeClassify
 )
 
 // unresolvable reports whether any part of the failure is unresolvable.
@@ -102,6 +122,9 @@ type checkState struct {
 	placed   map[*nodeInfo]*placement
 	affinity *affinityState
 	spread   *spreadState
+	// memo holds per node class what this check has worked out once for
+	// all its members (classmemo.go).
+	memo classMemo
 	// dims are the resources the candidate asks for (classes.go), in
 	// dimsBuf unless the pod asks for scalars too.
 	dims    []classDim
@@ -113,8 +136,11 @@ type checkState struct {
 }
 
 func newCheckState(s *Snapshot, c *candidate) *checkState {
-	return &checkState{s: s, c: c, affinity: c.newAffinityState(s), spread: c.newSpreadState(s),
+	cs := &checkState{s: s, c: c, affinity: c.newAffinityState(s), spread: c.newSpreadState(s),
 		staticByClass: !c.kubeletAdmits && !c.nodeAffinityReadsHostOrFields()}
+	// Kubelet admission runs no topology filter at all.
+	cs.memo.topologyByClass = !classesOff && !c.kubeletAdmits && !cs.readsHostname()
+	return cs
 }
 
 // staticFailure is the candidate's static filters on ni, from the class
@@ -129,11 +155,12 @@ func (cs *checkState) staticFailure(ni *nodeInfo) *nodeFailure {
 // filterNode runs the scheduler's filters on one node in the scheduler's
 // order and returns the first failure, or nil when the pod fits. For a pod
 // that names its node (c.kubeletAdmits) it runs what kubelet admission
-// checks instead: node name, affinity, ports, resources and NoExecute taints. With all
-// set, it keeps going past resolvable failures to find an unresolvable one,
-// so that a node is only called resolvable when nothing permanent blocks it;
-// unresolvable says whether it found one.
-func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, unresolvable bool) {
+// checks instead: node name, affinity, ports, resources and NoExecute taints. With
+// modeClassify, it keeps going past resolvable failures to find an
+// unresolvable one, so that a node is only called resolvable when nothing
+// permanent blocks it; unresolvable says whether it found one.
+func (cs *checkState) filterNode(ni *nodeInfo, mode filterMode) (first *nodeFailure, unresolvable bool) {
+	all := mode == modeClassify
 	note := func(f *nodeFailure) bool {
 		if f == nil {
 			return false
@@ -164,10 +191,10 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 	if note(cs.staticFailure(ni)) {
 		return
 	}
-	if note(cs.filterPorts(ni)) {
+	if note(cs.filterPorts(ni, mode)) {
 		return
 	}
-	if note(cs.filterResources(ni)) {
+	if note(cs.filterResources(ni, mode)) {
 		return
 	}
 	if note(c.volumes.filter(cs.s, n)) {
@@ -177,10 +204,10 @@ func (cs *checkState) filterNode(ni *nodeInfo, all bool) (first *nodeFailure, un
 		// Kubelet admission has no topology spread or inter-pod affinity.
 		return
 	}
-	if note(cs.spread.filter(c, n)) {
+	if note(cs.spreadFailure(ni)) {
 		return
 	}
-	note(cs.affinity.filter(c, n, cs.s))
+	note(cs.affinityFailure(ni))
 	return
 }
 
@@ -207,7 +234,7 @@ func (c *candidate) untoleratedTaint(n *v1.Node) *v1.Taint {
 	return nil
 }
 
-func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
+func (cs *checkState) filterPorts(ni *nodeInfo, mode filterMode) *nodeFailure {
 	if len(cs.c.ports) == 0 {
 		return nil
 	}
@@ -220,6 +247,9 @@ func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
 	if !conflict {
 		return nil
 	}
+	if mode == modeFeasible {
+		return failFeasibility
+	}
 	return &nodeFailure{code: CodeHostPortConflict, reason: reasonNodePorts, resolvable: true,
 		insufficient: insufficientResource{name: v1.ResourceName(p.String())}}
 }
@@ -228,13 +258,19 @@ func (cs *checkState) filterPorts(ni *nodeInfo) *nodeFailure {
 // memory, ephemeral storage and scalar resources, each against allocatable
 // minus what bound pods request. A request larger than the node's whole
 // allocatable is unresolvable.
-func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
+func (cs *checkState) filterResources(ni *nodeInfo, mode filterMode) *nodeFailure {
 	req := &cs.c.requests
 	used := ni.requested
 	pods := ni.podCount
 	if pl := cs.placed[ni]; pl != nil {
 		used = addResources(used, pl.requests)
 		pods += pl.pods
+	}
+	if mode == modeFeasible {
+		if !resourcesFit(req, &used, pods, ni) {
+			return failFeasibility
+		}
+		return nil
 	}
 	// The failures, their numbers included, share one array: a node that
 	// lacks one resource, the usual case, costs one allocation.
@@ -261,6 +297,26 @@ func (cs *checkState) filterResources(ni *nodeInfo) *nodeFailure {
 	}
 	fails[0].more = fails[1:]
 	return &fails[0]
+}
+
+// resourcesFit is filterResources' verdict without its failures: whether
+// a node with used and pods taken has room for req.
+func resourcesFit(req, used *resources, pods int64, ni *nodeInfo) bool {
+	if pods+1 > ni.allowedPods {
+		return false
+	}
+	short := func(want, have, cap int64) bool { return want > 0 && want > cap-have }
+	alloc := &ni.allocatable
+	if short(req.MilliCPU, used.MilliCPU, alloc.MilliCPU) || short(req.Memory, used.Memory, alloc.Memory) ||
+		short(req.Ephemeral, used.Ephemeral, alloc.Ephemeral) {
+		return false
+	}
+	for name, want := range req.Scalar {
+		if short(want, used.Scalar[name], alloc.Scalar[name]) {
+			return false
+		}
+	}
+	return true
 }
 
 // insufficientReason is NodeResourcesFit's reason for a resource a node
@@ -308,4 +364,5 @@ func (cs *checkState) place(ni *nodeInfo) {
 	}
 	cs.affinity.place(cs.s, cs.c, ni.node)
 	cs.spread.place(cs.c, ni.node)
+	cs.memo.placed()
 }

@@ -60,6 +60,9 @@ func compileSpread(pod *v1.Pod) []spreadConstraint {
 // spreadState holds, per constraint, matching pods per domain.
 type spreadState struct {
 	counts []map[string]int
+	// mins holds each constraint's global minimum once worked out (the
+	// filter asks it of every node); placing a replica clears it.
+	mins []int
 }
 
 func (c *candidate) newSpreadState(s *Snapshot) *spreadState {
@@ -147,7 +150,21 @@ func (c *candidate) spreadIncludes(sc *spreadConstraint, n *v1.Node) bool {
 	return true
 }
 
+// minMatch is constraint i's global minimum, worked out once.
 func (st *spreadState) minMatch(i int, minDomains int32) int {
+	if st.mins == nil {
+		st.mins = make([]int, len(st.counts))
+		for j := range st.mins {
+			st.mins[j] = -1
+		}
+	}
+	if st.mins[i] < 0 {
+		st.mins[i] = st.computeMin(i, minDomains)
+	}
+	return st.mins[i]
+}
+
+func (st *spreadState) computeMin(i int, minDomains int32) int {
 	if int32(len(st.counts[i])) < minDomains {
 		return 0
 	}
@@ -189,6 +206,7 @@ func (st *spreadState) place(c *candidate, n *v1.Node) {
 	if st == nil || !hasAllSpreadKeys(n.Labels, c.spread) {
 		return
 	}
+	st.mins = nil
 	for i := range c.spread {
 		sc := &c.spread[i]
 		if sc.selfMatch && !sc.selector.Empty() && c.spreadIncludes(sc, n) {

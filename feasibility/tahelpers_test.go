@@ -128,5 +128,5 @@ func taFilter(t *testing.T, pod *v1.Pod, node string, cluster ...runtime.Object)
 	if ni == nil || ni.node == nil {
 		t.Fatalf("no node %q in the test cluster", node)
 	}
-	return cs.filterNode(ni, true)
+	return cs.filterNode(ni, modeClassify)
 }

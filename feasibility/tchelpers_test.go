@@ -87,7 +87,7 @@ func tcFilterEach(t *testing.T, workload runtime.Object, cluster ...runtime.Obje
 	}
 	out := map[string]Code{}
 	for _, ni := range s.sortedNodes() {
-		f, _ := cs.filterNode(ni, false)
+		f, _ := cs.filterNode(ni, modeFirst)
 		out[ni.name] = ""
 		if f != nil {
 			out[ni.name] = f.code

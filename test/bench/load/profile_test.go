@@ -1,7 +1,8 @@
 package main
 
-// BenchmarkAdmission profiles fitgate's admission path in-process, since
-// `fitgate serve` exposes no pprof endpoint. It builds what `fitgate serve`
+// BenchmarkAdmission profiles fitgate's admission path in-process, without
+// a control plane (the load program's -profile flag profiles the real
+// `fitgate serve`). It builds what `fitgate serve`
 // builds from the webhook package's exported API (a Handler over a locked
 // feasibility snapshot of the same synthetic cluster, served by
 // webhook.NewServer over TLS on loopback) and runs only with -bench:

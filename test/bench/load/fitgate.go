@@ -33,6 +33,8 @@ type fitgateOptions struct {
 	webhookCfgName string
 	// pprof: serve Go's profiler on loopback (--pprof-addr).
 	pprof bool
+	// extraArgs go last on fitgate serve's command line (-fitgate-flags).
+	extraArgs []string
 }
 
 // fitgateProc is a running `fitgate serve` child.
@@ -97,6 +99,7 @@ func startFitgate(ctx context.Context, o fitgateOptions) (_ *fitgateProc, retErr
 		args = append(args, "--register-url", f.url, "--failure-policy", "Fail", "--unregister-on-exit",
 			"--webhook-config-name", o.webhookCfgName)
 	}
+	args = append(args, o.extraArgs...)
 	logFile, err := os.Create(f.logPath)
 	if err != nil {
 		return nil, err

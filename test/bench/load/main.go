@@ -82,6 +82,7 @@ const (
 
 type config struct {
 	binDir, fitgateBin  string
+	fitgateFlags        []string
 	seed                uint64
 	nodes, pods         int
 	duration, warmup    time.Duration
@@ -104,6 +105,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.StringVar(&c.binDir, "bin-dir", "bin", "directory with etcd, kube-apiserver, kube-scheduler, kube-controller-manager (make tools) and fitgate (make build)")
 	fs.StringVar(&c.fitgateBin, "fitgate", "", "the fitgate binary (default <bin-dir>/fitgate)")
+	fitgateFlags := fs.String("fitgate-flags", "", "extra flags for every fitgate serve, space-separated (e.g. \"--gc-heap-floor=128Mi\")")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the synthetic cluster")
 	fs.IntVar(&c.nodes, "nodes", 500, "nodes in the synthetic cluster")
 	fs.IntVar(&c.pods, "pods", 3000, "bound pods in the synthetic cluster (created with spec.nodeName)")
@@ -125,6 +127,7 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.fitgateFlags = strings.Fields(*fitgateFlags)
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
@@ -250,6 +253,12 @@ func run(ctx context.Context, cfg config) (rep *report, retErr error) {
 		return rep, err
 	}
 
+	// Before anything else runs (etcd and the API server are idle).
+	logf("measuring how steadily this machine runs (5 s) ...")
+	steady := measureSteadiness(5*time.Second, 50*time.Millisecond)
+	rep.setup = append(rep.setup, "CPU steadiness before the run: "+steady.String()+".")
+	logf("  %s", steady)
+
 	logf("loading the synthetic cluster: %d nodes, %d bound pods (seed %d) ...", cfg.nodes, cfg.pods, cfg.seed)
 	info, err := loadCluster(ctx, cp, client, cfg.seed, cfg.nodes, cfg.pods, logf)
 	if err != nil {
@@ -267,7 +276,7 @@ func run(ctx context.Context, cfg config) (rep *report, retErr error) {
 	}
 
 	stateDir := filepath.Join(cp.Dir(), "logs")
-	fgBase := fitgateOptions{bin: cfg.fitgateBin, kubeconfig: cp.KubeconfigPath(), dir: stateDir}
+	fgBase := fitgateOptions{bin: cfg.fitgateBin, kubeconfig: cp.KubeconfigPath(), dir: stateDir, extraArgs: cfg.fitgateFlags}
 	apiPID, etcdPID := cp.APIServer().PID(), cp.Etcd().PID()
 
 	if cfg.part("1") {

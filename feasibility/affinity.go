@@ -125,6 +125,10 @@ type affinityState struct {
 	// foreignAnti is true when a pod from another namespace contributes to
 	// the anti-affinity conflicts, so messages say so without naming it.
 	foreignAnti bool
+	// countedAnti and countedAffinity hold the matches of the candidate's
+	// terms that the pod index counts per node (affinitycount.go).
+	countedAnti     []countedTerm
+	countedAffinity *countedTerm
 }
 
 func (c *candidate) matchesAllAffinity(ns string, podLabels labels.Labels, nsLabels labels.Set) bool {
@@ -143,7 +147,9 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 	if !needIncoming && len(s.antiIndex.groups) == 0 {
 		return st
 	}
-	if len(c.affinity) > 0 {
+	if len(c.affinity) == 1 {
+		st.countAffinity(s, c)
+	} else if len(c.affinity) > 0 {
 		// A pod counts for affinity only if it matches every term, so the
 		// pods the first term selects are the only candidates.
 		s.forEachTermPod(&c.affinity[0], func(p *podInfo, nodeLabels map[string]string) {
@@ -157,15 +163,7 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		})
 	}
 	for i := range c.antiAffinity {
-		t := &c.antiAffinity[i]
-		s.forEachTermPod(t, func(p *podInfo, nodeLabels map[string]string) {
-			if v, ok := nodeLabels[t.topologyKey]; ok {
-				bump(&st.antiCounts, topologyPair{t.topologyKey, v}, 1)
-				if p.namespace() != c.ns {
-					st.foreignAnti = true
-				}
-			}
-		})
+		st.countAnti(s, c, i)
 	}
 	candNsLabels := s.namespaceLabels(c.ns)
 	s.antiIndex.forEachFor(c.ns, c.labels, func(g *antiTermGroup) {
@@ -212,8 +210,16 @@ func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabel
 			fn(p, ni.node.Labels)
 		}
 	}
-	for ns := range t.namespaces {
+	s.forEachTermNamespace(t, func(ns string) {
 		s.podIndex.forEachMatching(ns, t.selector, visit)
+	})
+}
+
+// forEachTermNamespace calls fn for each namespace with bound pods that
+// term t may select pods in (and for those it lists, with or without).
+func (s *Snapshot) forEachTermNamespace(t *affinityTerm, fn func(ns string)) {
+	for ns := range t.namespaces {
+		fn(ns)
 	}
 	if t.nsSelector == nil {
 		return
@@ -223,7 +229,7 @@ func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabel
 			continue
 		}
 		if t.nsSelector.Matches(s.namespaceLabels(ns)) {
-			s.podIndex.forEachMatching(ns, t.selector, visit)
+			fn(ns)
 		}
 	}
 }
@@ -263,18 +269,19 @@ func (st *affinityState) filter(c *candidate, n *v1.Node, s *Snapshot) *nodeFail
 			if !ok {
 				return failPodAffinity
 			}
-			if st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}] <= 0 {
+			if st.affinityCounts[topologyPair{c.affinity[i].topologyKey, v}] <= 0 && st.countedAffinity.domain(s, v) <= 0 {
 				podsExist = false
 			}
 		}
 		// The first pod of a group with affinity to itself may go anywhere
 		// that has the topology labels, provided nothing else matches yet.
-		if !podsExist && !(len(st.affinityCounts) == 0 && c.matchesAllAffinity(c.ns, labels.Set(c.labels), s.namespaceLabels(c.ns))) {
+		if !podsExist && !(st.noAffinityMatch(s) && c.matchesAllAffinity(c.ns, labels.Set(c.labels), s.namespaceLabels(c.ns))) {
 			return failPodAffinity
 		}
 	}
 	for i := range c.antiAffinity {
-		if v, ok := n.Labels[c.antiAffinity[i].topologyKey]; ok && st.antiCounts[topologyPair{c.antiAffinity[i].topologyKey, v}] > 0 {
+		key := c.antiAffinity[i].topologyKey
+		if v, ok := n.Labels[key]; ok && (st.antiCounts[topologyPair{key, v}] > 0 || st.antiCount(s, i, v) > 0) {
 			return failPodAntiAffinity
 		}
 	}

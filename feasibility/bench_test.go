@@ -146,6 +146,84 @@ func conflictEverywhere(t *v1.PodTemplateSpec) {
 	term.NamespaceSelector = &metav1.LabelSelector{}
 }
 
+// BenchmarkCheckTeamWideAntiAffinitySpread is a pod that fits, with
+// anti-affinity by hostname and zone spread whose selector is its team's
+// label: it matches every pod of the namespace, thousands at 5,000 nodes.
+func BenchmarkCheckTeamWideAntiAffinitySpread(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}, selectTeam), feasibility.Fits)
+}
+
+// BenchmarkCheckInSelectorAntiAffinitySpread is a pod that fits, with
+// anti-affinity and spread selecting "app In (three apps)".
+func BenchmarkCheckInSelectorAntiAffinitySpread(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}, selectAppsIn), feasibility.Fits)
+}
+
+// BenchmarkCheckNotInExistsAntiAffinitySpread is a pod that fits, with
+// anti-affinity selecting "app NotIn (two apps)" in its team and spread
+// selecting pods that have an app label: both match most of the namespace.
+func BenchmarkCheckNotInExistsAntiAffinitySpread(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}, selectNotInExists), feasibility.Fits)
+}
+
+// selectTeam points a pod's anti-affinity and spread at every pod of its
+// team.
+func selectTeam(t *v1.PodTemplateSpec) {
+	setSelectors(t, &metav1.LabelSelector{MatchLabels: map[string]string{"team": t.Labels["team"]}}, nil)
+}
+
+// selectAppsIn points a pod's anti-affinity and spread at its own app and
+// two apps of the synth cluster in its namespace.
+func selectAppsIn(t *v1.PodTemplateSpec) {
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "app", Operator: metav1.LabelSelectorOpIn, Values: append([]string{t.Labels["app"]}, teamApps(t, 2)...),
+	}}}
+	setSelectors(t, sel, nil)
+}
+
+// selectNotInExists points a pod's anti-affinity at its team's pods but
+// two apps, and its spread at the pods with an app label.
+func selectNotInExists(t *v1.PodTemplateSpec) {
+	anti := &metav1.LabelSelector{
+		MatchLabels: map[string]string{"team": t.Labels["team"]},
+		MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: teamApps(t, 2),
+		}},
+	}
+	spread := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "app", Operator: metav1.LabelSelectorOpExists,
+	}}}
+	setSelectors(t, anti, spread)
+}
+
+// teamApps names n apps the synth generator puts in the template's
+// namespace (app i goes to namespace team-(i mod 20)).
+func teamApps(t *v1.PodTemplateSpec, n int) []string {
+	var ns int
+	fmt.Sscanf(t.Labels["team"], "team-%d", &ns)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("app-%04d", ns+20*(i+1))
+	}
+	return out
+}
+
+// setSelectors sets the selector of a template's anti-affinity term and of
+// its spread constraint (spread defaults to anti's).
+func setSelectors(t *v1.PodTemplateSpec, anti, spread *metav1.LabelSelector) {
+	if spread == nil {
+		spread = anti
+	}
+	t.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector = anti
+	t.Spec.TopologySpreadConstraints[0].LabelSelector = spread
+}
+
 // BenchmarkCacheUpdate binds and deletes a pod: what the webhook cache
 // does on every pod event.
 func BenchmarkCacheUpdate(b *testing.B) {

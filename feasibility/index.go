@@ -1,7 +1,6 @@
 package feasibility
 
 import (
-	"slices"
 	"sort"
 	"strings"
 
@@ -9,153 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 )
 
-// This file keeps the indexes that let a check look only at the pods that
-// can matter to it, instead of every pod in the cluster: bound pods by
-// namespace and by label, and existing pods' required anti-affinity terms
-// grouped by identity with a count per node. All are updated as pods come
-// and go, so a check never rebuilds them.
-
-// podIndex finds bound pods by namespace and label. Pods of one shape (a
-// workload's replicas) form one group, so a selector is matched once per
-// group rather than once per pod.
-type podIndex struct {
-	byNS map[string]*nsPods
-}
-
-type nsPods struct {
-	groups  map[*podShape]*labelGroup
-	byLabel map[string][]*labelGroup // "key=value" -> groups
-}
-
-type labelGroup struct {
-	labels labelList
-	pods   []*podInfo
-}
-
-func newPodIndex() podIndex {
-	return podIndex{byNS: map[string]*nsPods{}}
-}
-
-func (ix *podIndex) add(p *podInfo) {
-	ns := p.namespace()
-	np := ix.byNS[ns]
-	if np == nil {
-		np = &nsPods{groups: map[*podShape]*labelGroup{}, byLabel: map[string][]*labelGroup{}}
-		ix.byNS[ns] = np
-	}
-	g := np.groups[p.shape]
-	if g == nil {
-		g = &labelGroup{labels: p.shape.labels}
-		np.groups[p.shape] = g
-		for _, l := range g.labels {
-			kv := l.key + "=" + l.value
-			np.byLabel[kv] = append(np.byLabel[kv], g)
-		}
-	}
-	g.pods = append(g.pods, p)
-}
-
-func (ix *podIndex) remove(p *podInfo) {
-	ns := p.namespace()
-	np := ix.byNS[ns]
-	if np == nil {
-		return
-	}
-	g := np.groups[p.shape]
-	if g == nil {
-		return
-	}
-	if i := slices.Index(g.pods, p); i >= 0 {
-		last := len(g.pods) - 1
-		g.pods[i] = g.pods[last]
-		g.pods[last] = nil
-		g.pods = g.pods[:last]
-	}
-	if len(g.pods) > 0 {
-		if cap(g.pods) > 64 && len(g.pods) < cap(g.pods)/4 {
-			g.pods = slices.Clip(append([]*podInfo(nil), g.pods...))
-		}
-		return
-	}
-	delete(np.groups, p.shape)
-	for _, l := range g.labels {
-		kv := l.key + "=" + l.value
-		groups := np.byLabel[kv]
-		if i := slices.Index(groups, g); i >= 0 {
-			groups = slices.Delete(groups, i, i+1)
-		}
-		if len(groups) == 0 {
-			delete(np.byLabel, kv)
-		} else {
-			np.byLabel[kv] = groups
-		}
-	}
-	if len(np.groups) == 0 {
-		delete(ix.byNS, ns)
-	}
-}
-
-// forEachMatching calls fn for every bound pod in ns whose labels sel
-// matches. It starts from the fewest groups an equality requirement of sel
-// narrows the namespace to.
-func (ix *podIndex) forEachMatching(ns string, sel labels.Selector, fn func(*podInfo)) {
-	np := ix.byNS[ns]
-	if np == nil {
-		return
-	}
-	reqs, selectable := sel.Requirements()
-	if !selectable {
-		return // matches nothing
-	}
-	var narrowed []*labelGroup
-	narrowedOK := false
-	for _, r := range reqs {
-		var value string
-		switch r.Operator() {
-		case selection.Equals, selection.DoubleEquals:
-			value, _ = r.Values().PopAny()
-		case selection.In:
-			if r.Values().Len() != 1 {
-				continue
-			}
-			value, _ = r.Values().PopAny()
-		default:
-			continue
-		}
-		groups := np.byLabel[r.Key()+"="+value]
-		if !narrowedOK || len(groups) < len(narrowed) {
-			narrowed, narrowedOK = groups, true
-		}
-		if len(narrowed) == 0 {
-			return
-		}
-	}
-	visit := func(g *labelGroup) {
-		if sel.Matches(g.labels) {
-			for _, p := range g.pods {
-				fn(p)
-			}
-		}
-	}
-	if narrowedOK {
-		for _, g := range narrowed {
-			visit(g)
-		}
-		return
-	}
-	for _, g := range np.groups {
-		visit(g)
-	}
-}
-
-// namespaces lists the namespaces that have bound pods.
-func (ix *podIndex) namespaces() []string {
-	out := make([]string, 0, len(ix.byNS))
-	for ns := range ix.byNS {
-		out = append(out, ns)
-	}
-	return out
-}
+// This file and podindex.go keep the indexes that let a check look only at
+// the pods that can matter to it, instead of every pod in the cluster:
+// bound pods by namespace and by label (podindex.go), and existing pods'
+// required anti-affinity terms grouped by identity with a count per node
+// (here). All are updated as pods come and go, so a check never rebuilds
+// them.
 
 // antiTermGroup is one distinct required anti-affinity term, shared by the
 // pods that carry it (the replicas of one workload, typically), with how

@@ -1,6 +1,8 @@
 package feasibility
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"unique"
 
@@ -20,6 +22,9 @@ type nodeInfo struct {
 	ports     hostPortSet
 	// class is the node's class (classes.go); nil while the slot has no node.
 	class *nodeClass
+	// slot is the slot's number in Snapshot.slots, which per-node counts
+	// in the pod index are indexed by.
+	slot int32
 }
 
 func (s *Snapshot) upsertNode(n *v1.Node) {
@@ -30,12 +35,18 @@ func (s *Snapshot) upsertNode(n *v1.Node) {
 		copy(s.nodeOrder[i+1:], s.nodeOrder[i:])
 		s.nodeOrder[i] = ni
 	}
+	// Most updates are status heartbeats: the labels stay filed as they are.
+	relabel := ni.node == nil || !maps.Equal(ni.node.Labels, n.Labels)
 	if ni.node != nil {
-		s.countNodeLabels(ni.node.Labels, -1)
+		if relabel {
+			s.removeNodeLabels(ni)
+		}
 		s.unclassify(ni)
 	}
-	s.countNodeLabels(n.Labels, 1)
 	ni.node = n
+	if relabel {
+		s.addNodeLabels(ni)
+	}
 	ni.allocatable = resourcesFromList(n.Status.Allocatable)
 	ni.allowedPods = 0
 	if q, ok := n.Status.Allocatable[v1.ResourcePods]; ok {
@@ -44,18 +55,35 @@ func (s *Snapshot) upsertNode(n *v1.Node) {
 	s.classify(ni)
 }
 
-func (s *Snapshot) countNodeLabels(l map[string]string, delta int) {
-	for k, v := range l {
+// addNodeLabels files ni under each of its node's labels, and
+// removeNodeLabels takes it out again.
+func (s *Snapshot) addNodeLabels(ni *nodeInfo) {
+	for k, v := range ni.node.Labels {
 		vals := s.nodeLabelValues[k]
 		if vals == nil {
-			vals = map[string]int{}
+			vals = map[string][]int32{}
 			s.nodeLabelValues[k] = vals
 		}
-		if vals[v] += delta; vals[v] <= 0 {
-			delete(vals, v)
-			if len(vals) == 0 {
-				delete(s.nodeLabelValues, k)
-			}
+		vals[v] = append(vals[v], ni.slot)
+	}
+}
+
+func (s *Snapshot) removeNodeLabels(ni *nodeInfo) {
+	for k, v := range ni.node.Labels {
+		vals := s.nodeLabelValues[k]
+		members := vals[v]
+		if i := slices.Index(members, ni.slot); i >= 0 {
+			last := len(members) - 1
+			members[i] = members[last]
+			members = members[:last]
+		}
+		if len(members) > 0 {
+			vals[v] = members
+			continue
+		}
+		delete(vals, v)
+		if len(vals) == 0 {
+			delete(s.nodeLabelValues, k)
 		}
 	}
 }
@@ -67,9 +95,25 @@ func (s *Snapshot) nodeSlot(name string) *nodeInfo {
 	ni, ok := s.nodes[name]
 	if !ok {
 		ni = &nodeInfo{name: name}
+		if n := len(s.freeSlots); n > 0 {
+			ni.slot = s.freeSlots[n-1]
+			s.freeSlots = s.freeSlots[:n-1]
+			s.slots[ni.slot] = ni
+		} else {
+			ni.slot = int32(len(s.slots))
+			s.slots = append(s.slots, ni)
+		}
 		s.nodes[name] = ni
 	}
 	return ni
+}
+
+// dropSlot forgets a slot that holds neither a node nor pods. Its number
+// is reused: every per-node count for it is zero.
+func (s *Snapshot) dropSlot(ni *nodeInfo) {
+	delete(s.nodes, ni.name)
+	s.slots[ni.slot] = nil
+	s.freeSlots = append(s.freeSlots, ni.slot)
 }
 
 // DeleteNode removes a node. Its pods stay in the snapshot, as in the
@@ -79,11 +123,11 @@ func (s *Snapshot) DeleteNode(name string) {
 	if !ok || ni.node == nil {
 		return
 	}
-	s.countNodeLabels(ni.node.Labels, -1)
+	s.removeNodeLabels(ni)
 	s.unclassify(ni)
 	ni.node = nil
 	if ni.podCount == 0 {
-		delete(s.nodes, name)
+		s.dropSlot(ni)
 	}
 	i := sort.Search(len(s.nodeOrder), func(i int) bool { return s.nodeOrder[i].name >= name })
 	if i < len(s.nodeOrder) && s.nodeOrder[i].name == name {
@@ -105,14 +149,15 @@ func (s *Snapshot) upsertPod(pi *podInfo) {
 		return
 	}
 	s.pods[podKey{pi.ns, pi.name}] = pi
-	s.podIndex.add(pi)
+	ni := s.nodeSlot(pi.nodeName())
+	s.podIndex.add(pi, ni.slot)
 	if len(pi.antiAffinity()) > 0 {
 		s.antiIndex.add(pi)
 	}
 	for _, c := range pi.claims() {
 		s.claimUsers[key(pi.namespace(), c)]++
 	}
-	s.nodeSlot(pi.nodeName()).addPod(pi)
+	ni.addPod(pi)
 }
 
 // ReplacePods makes the snapshot's pods exactly pods, as after a fresh
@@ -147,7 +192,9 @@ func (s *Snapshot) deletePod(k podKey) {
 		return
 	}
 	delete(s.pods, k)
-	s.podIndex.remove(pi)
+	node := pi.nodeName()
+	ni := s.nodes[node] // the pod's slot: it exists while the pod does
+	s.podIndex.remove(pi, ni.slot)
 	if len(pi.antiAffinity()) > 0 {
 		s.antiIndex.remove(pi)
 	}
@@ -157,12 +204,9 @@ func (s *Snapshot) deletePod(k podKey) {
 			delete(s.claimUsers, ck)
 		}
 	}
-	node := pi.nodeName()
-	if ni, ok := s.nodes[node]; ok {
-		ni.removePod(pi)
-		if ni.node == nil && ni.podCount == 0 {
-			delete(s.nodes, node)
-		}
+	ni.removePod(pi)
+	if ni.node == nil && ni.podCount == 0 {
+		s.dropSlot(ni)
 	}
 }
 

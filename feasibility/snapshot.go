@@ -46,6 +46,10 @@ var AllKinds = []Kind{KindNode, KindPod, KindNamespace, KindPVC, KindPV, KindSto
 type Snapshot struct {
 	nodes     map[string]*nodeInfo
 	nodeOrder []*nodeInfo // sorted by name, kept in order as nodes come and go
+	// slots holds every node slot by number (nil where freed), freeSlots
+	// the freed numbers.
+	slots     []*nodeInfo
+	freeSlots []int32
 
 	pods map[podKey]*podInfo
 
@@ -71,9 +75,10 @@ type Snapshot struct {
 	classes      map[string]*nodeClass
 	classList    []*nodeClass
 	freeClassIDs []int
-	// nodeLabelValues counts nodes per label value: key -> value -> nodes.
-	// Topology spread reads its domains from it.
-	nodeLabelValues map[string]map[string]int
+	// nodeLabelValues lists nodes per label value: key -> value -> node
+	// slots. Topology spread reads its domains from it, and per-node pod
+	// counts add up to a domain's over its nodes.
+	nodeLabelValues map[string]map[string][]int32
 
 	// rwopClaims counts running pods per ReadWriteOncePod-relevant claim
 	// (namespace/claim), for VolumeRestrictions.
@@ -87,8 +92,9 @@ type Snapshot struct {
 
 // NewSnapshot returns an empty snapshot that knows nothing.
 func NewSnapshot() *Snapshot {
+	nodes := map[string]*nodeInfo{}
 	return &Snapshot{
-		nodes:           map[string]*nodeInfo{},
+		nodes:           nodes,
 		pods:            map[podKey]*podInfo{},
 		namespaces:      map[string]*v1.Namespace{},
 		pvcs:            map[string]*v1.PersistentVolumeClaim{},
@@ -103,9 +109,9 @@ func NewSnapshot() *Snapshot {
 		secrets:         map[string]struct{}{},
 		configMaps:      map[string]struct{}{},
 		claimUsers:      map[string]int{},
-		podIndex:        newPodIndex(),
+		podIndex:        newPodIndex(nodes),
 		antiIndex:       newAntiIndex(),
-		nodeLabelValues: map[string]map[string]int{},
+		nodeLabelValues: map[string]map[string][]int32{},
 		classes:         map[string]*nodeClass{},
 		known:           map[Kind]bool{},
 	}

@@ -73,40 +73,55 @@ func (c *candidate) newSpreadState(s *Snapshot) *spreadState {
 	for i := range st.counts {
 		st.counts[i] = map[string]int{}
 	}
+	// Matching pods, in the candidate's namespace only, as the scheduler
+	// counts them. The scheduler counts no pods for an empty selector.
+	ms := make([]matchCounts, len(c.spread))
+	for i := range c.spread {
+		if sc := &c.spread[i]; !sc.selector.Empty() {
+			ms[i] = s.podIndex.countMatching(c.ns, sc.selector, false)
+		}
+	}
 	// Domains: every topology value among eligible nodes, even with no
 	// matching pod (they set the global minimum). With one constraint and
 	// no inclusion policy narrowing the nodes, the node label index has
-	// them; otherwise scan the nodes.
+	// them; otherwise scan the nodes. Counts the index keeps per node are
+	// added up over each domain's eligible nodes.
 	if len(c.spread) == 1 && !c.spreadNarrowsNodes(&c.spread[0]) {
-		for v := range s.nodeLabelValues[c.spread[0].topologyKey] {
-			st.counts[0][v] = 0
+		for v, slots := range s.nodeLabelValues[c.spread[0].topologyKey] {
+			n := 0
+			if ms[0].counting() {
+				n = ms[0].sum(slots)
+			}
+			st.counts[0][v] = n
 		}
 	} else {
 		for _, ni := range s.sortedNodes() {
 			if c.spreadEligible(ni.node) {
 				for i := range c.spread {
 					if c.spreadIncludes(&c.spread[i], ni.node) {
-						st.counts[i][ni.node.Labels[c.spread[i].topologyKey]] += 0
+						n := 0
+						if ms[i].counting() {
+							n = ms[i].at(ni.slot)
+						}
+						st.counts[i][ni.node.Labels[c.spread[i].topologyKey]] += n
 					}
 				}
 			}
 		}
 	}
+	// Pods the index walked are counted one node at a time.
 	for i := range c.spread {
 		sc := &c.spread[i]
-		if sc.selector.Empty() {
-			continue // the scheduler counts no pods for an empty selector
+		if ms[i].counting() {
+			continue
 		}
-		s.podIndex.forEachMatching(c.ns, sc.selector, func(p *podInfo) {
-			if p.terminating {
-				return
+		for slot, n := range ms[i].adjust {
+			ni := s.slots[slot]
+			if ni == nil || ni.node == nil || !c.spreadEligible(ni.node) || !c.spreadIncludes(sc, ni.node) {
+				continue
 			}
-			ni, ok := s.nodes[p.nodeName()]
-			if !ok || ni.node == nil || !c.spreadEligible(ni.node) || !c.spreadIncludes(sc, ni.node) {
-				return
-			}
-			st.counts[i][ni.node.Labels[sc.topologyKey]]++
-		})
+			st.counts[i][ni.node.Labels[sc.topologyKey]] += int(n)
+		}
 	}
 	return st
 }

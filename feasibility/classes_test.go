@@ -13,13 +13,15 @@ import (
 	"github.com/fitgate/fitgate/test/synth"
 )
 
-// TestClassesAgreeWithNodeByNode checks the class shortcut against the
-// node-by-node path on random pods over a synthetic cluster with cordoned,
-// extra-tainted, full and zero-pod nodes: every report must be identical.
-func TestClassesAgreeWithNodeByNode(t *testing.T) {
-	c := synth.Generate(synth.Config{Seed: 7, Nodes: 240, Pods: 6000, Fill: 0.85})
+// variedCluster is a 240-node synthetic cluster in which, of every period
+// nodes, one is cordoned, one tainted, one allows no pods and one is
+// changed by other, for tests that compare a shortcut with the
+// node-by-node path.
+func variedCluster(t *testing.T, seed uint64, period int, other func(*v1.Node)) (*synth.Cluster, *Snapshot) {
+	t.Helper()
+	c := synth.Generate(synth.Config{Seed: seed, Nodes: 240, Pods: 6000, Fill: 0.85})
 	for i, n := range c.Nodes {
-		switch i % 17 {
+		switch i % period {
 		case 3:
 			n.Spec.Unschedulable = true
 		case 5:
@@ -27,13 +29,21 @@ func TestClassesAgreeWithNodeByNode(t *testing.T) {
 		case 7:
 			n.Status.Allocatable[v1.ResourcePods] = resource.MustParse("0")
 		case 9:
-			n.Labels["disk"] = "ssd"
+			other(n)
 		}
 	}
 	s, err := NewSnapshotFrom(c.Objects()...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, s
+}
+
+// TestClassesAgreeWithNodeByNode checks the class shortcut against the
+// node-by-node path on random pods over a synthetic cluster with cordoned,
+// extra-tainted, full and zero-pod nodes: every report must be identical.
+func TestClassesAgreeWithNodeByNode(t *testing.T) {
+	c, s := variedCluster(t, 7, 17, func(n *v1.Node) { n.Labels["disk"] = "ssd" })
 	// Churn a little, so the class indexes have seen removals too.
 	for _, p := range c.Pods[:500] {
 		s.DeletePod(p.Namespace, p.Name)

@@ -20,23 +20,7 @@ import (
 // every report must be identical, and the search must agree with the
 // filters on every node.
 func TestClassMemoAgreesWithNodeByNode(t *testing.T) {
-	c := synth.Generate(synth.Config{Seed: 11, Nodes: 240, Pods: 6000, Fill: 0.85})
-	for i, n := range c.Nodes {
-		switch i % 19 {
-		case 3:
-			n.Spec.Unschedulable = true
-		case 5:
-			n.Spec.Taints = append(n.Spec.Taints, v1.Taint{Key: "dedicated", Value: "batch", Effect: v1.TaintEffectNoSchedule})
-		case 7:
-			n.Status.Allocatable[v1.ResourcePods] = resource.MustParse("0")
-		case 9, 10:
-			delete(n.Labels, v1.LabelTopologyZone)
-		}
-	}
-	s, err := NewSnapshotFrom(c.Objects()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := variedCluster(t, 11, 19, func(n *v1.Node) { delete(n.Labels, v1.LabelTopologyZone) })
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, p := range c.Pods {
 		if r.IntN(4) == 0 {

@@ -86,8 +86,9 @@ type createsSpec struct {
 	probeNamespace  string
 	// noop adds rounds with the no-op webhook registered instead.
 	noop bool
-	// profileDir, if set, receives fitgate's CPU profile over the first
-	// seconds of each round with fitgate, as <namespace>.pprof.
+	// profileDir, if set, receives the API server's CPU profile over the
+	// first seconds of every round, as <namespace>-apiserver.pprof, and
+	// fitgate's over those of each round with fitgate, as <namespace>.pprof.
 	profileDir string
 }
 

@@ -172,6 +172,26 @@ func BenchmarkCheckNotInExistsAntiAffinitySpread(b *testing.B) {
 	}, selectNotInExists), feasibility.Fits)
 }
 
+// BenchmarkCheckTeamAndAppExistsAntiAffinitySpread is a pod that fits,
+// with anti-affinity and spread selecting its team's pods that have an app
+// label: two requirements that each match thousands of pods.
+func BenchmarkCheckTeamAndAppExistsAntiAffinitySpread(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", func(i int, a *synth.App) {
+		a.AntiAffinity, a.Spread = true, true
+	}, selectTeamWithApp), feasibility.Fits)
+}
+
+// selectTeamWithApp points a pod's anti-affinity and spread at the pods of
+// its team that have an app label: all of them, in the synth cluster.
+func selectTeamWithApp(t *v1.PodTemplateSpec) {
+	setSelectors(t, &metav1.LabelSelector{
+		MatchLabels: map[string]string{"team": t.Labels["team"]},
+		MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "app", Operator: metav1.LabelSelectorOpExists,
+		}},
+	}, nil)
+}
+
 // selectTeam points a pod's anti-affinity and spread at every pod of its
 // team.
 func selectTeam(t *v1.PodTemplateSpec) {

@@ -101,9 +101,40 @@ func (ix *podIndex) countMatching(ns string, sel labels.Selector, withTerminatin
 		return m
 	}
 	for _, ps := range base.postings {
-		ix.walk(ps.groups, sel, withTerminating, nil, &m)
+		ix.countPosting(ps, sel, withTerminating, &m)
 	}
 	return m
+}
+
+// countPosting adds to m the pods of a candidate posting that sel matches.
+// Walking the matching groups costs a map update per pod; when the
+// posting counts per node and most of its pods match (a team's label and
+// another label most of the team's pods have), its counts less the pods
+// of the groups that do not match cost less.
+func (ix *podIndex) countPosting(ps *posting, sel labels.Selector, withTerminating bool, m *matchCounts) {
+	if ps.counts == nil {
+		ix.walk(ps.groups, sel, withTerminating, nil, m)
+		return
+	}
+	var failing []*labelGroup
+	unmatched := 0
+	for _, g := range ps.groups {
+		if !sel.Matches(g.labels) {
+			failing = append(failing, g)
+			unmatched += len(g.pods)
+		}
+	}
+	if 2*unmatched >= ps.pods {
+		ix.walk(ps.groups, sel, withTerminating, nil, m)
+		return
+	}
+	m.counted = append(m.counted, ps.counts.perNode)
+	if !withTerminating && ps.counts.terminating != nil {
+		m.minus = append(m.minus, ps.counts.terminating)
+	}
+	for _, g := range failing {
+		ix.addGroup(g, -1, withTerminating, m)
+	}
 }
 
 // walk adds to m the pods of the groups that sel matches, or, with
@@ -119,10 +150,16 @@ func (ix *podIndex) walk(groups []*labelGroup, sel labels.Selector, withTerminat
 		} else if !sel.Matches(g.labels) {
 			continue
 		}
-		for _, p := range g.pods {
-			if withTerminating || !p.terminating {
-				m.addAt(ix.nodes[p.nodeName()].slot, delta)
-			}
+		ix.addGroup(g, delta, withTerminating, m)
+	}
+}
+
+// addGroup adds delta to m for each pod of g on its node, leaving
+// terminating pods out unless withTerminating.
+func (ix *podIndex) addGroup(g *labelGroup, delta int32, withTerminating bool, m *matchCounts) {
+	for _, p := range g.pods {
+		if withTerminating || !p.terminating {
+			m.addAt(ix.nodes[p.nodeName()].slot, delta)
 		}
 	}
 }
@@ -139,7 +176,7 @@ func (ix *podIndex) countExcepting(np *nsPods, reqs labels.Requirements, sel lab
 	cost := 0
 	for i := range reqs {
 		r := &reqs[i]
-		if base.req >= 0 && implies(&reqs[base.req], r) {
+		if base.req >= 0 && implies(&reqs[base.req], r) || np.meetsAll(r) {
 			continue // every candidate meets it
 		}
 		switch r.Operator() {
@@ -211,6 +248,31 @@ func implies(a, b *labels.Requirement) bool {
 		return true
 	}
 	return false
+}
+
+// meetsAll reports whether every pod of the namespace meets r, an
+// equality, In or Exists: its values' postings, or its key's, hold them
+// all. A team's label on every pod of its namespace, or an app label, is
+// typical; such a requirement narrows nothing.
+func (np *nsPods) meetsAll(r *labels.Requirement) bool {
+	n := 0
+	switch r.Operator() {
+	case selection.Equals, selection.DoubleEquals, selection.In:
+		var seen []*posting
+		for _, v := range r.ValuesUnsorted() {
+			if ps := np.byLabel[r.Key()+"="+v]; ps != nil && !slices.Contains(seen, ps) {
+				seen = append(seen, ps)
+				n += ps.pods
+			}
+		}
+	case selection.Exists:
+		if ps := np.byKey[r.Key()]; ps != nil {
+			n = ps.pods
+		}
+	default:
+		return false
+	}
+	return n > 0 && n == np.all.pods
 }
 
 // listsIn reports whether any of postings lists g.

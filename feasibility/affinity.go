@@ -151,8 +151,15 @@ func (c *candidate) newAffinityState(s *Snapshot) *affinityState {
 		st.countAffinity(s, c)
 	} else if len(c.affinity) > 0 {
 		// A pod counts for affinity only if it matches every term, so the
-		// pods the first term selects are the only candidates.
-		s.forEachTermPod(&c.affinity[0], func(p *podInfo, nodeLabels map[string]string) {
+		// pods any one term selects are the only candidates: those of the
+		// term that narrows to the fewest.
+		first, fewest := 0, -1
+		for i := range c.affinity {
+			if n := s.termCandidates(&c.affinity[i]); fewest < 0 || n < fewest {
+				first, fewest = i, n
+			}
+		}
+		s.forEachTermPod(&c.affinity[first], func(p *podInfo, nodeLabels map[string]string) {
 			if ns := p.namespace(); c.matchesAllAffinity(ns, p.shape.labels, s.namespaceLabels(ns)) {
 				for i := range c.affinity {
 					if v, ok := nodeLabels[c.affinity[i].topologyKey]; ok {
@@ -213,6 +220,23 @@ func (s *Snapshot) forEachTermPod(t *affinityTerm, fn func(p *podInfo, nodeLabel
 	s.forEachTermNamespace(t, func(ns string) {
 		s.podIndex.forEachMatching(ns, t.selector, visit)
 	})
+}
+
+// termCandidates is how many pods forEachTermPod would match term t's
+// selector against: the candidates its requirements narrow to, in each
+// namespace t selects.
+func (s *Snapshot) termCandidates(t *affinityTerm) int {
+	reqs, selectable := t.selector.Requirements()
+	if !selectable {
+		return 0
+	}
+	n := 0
+	s.forEachTermNamespace(t, func(ns string) {
+		if np := s.podIndex.byNS[ns]; np != nil {
+			n += np.candidates(reqs).pods
+		}
+	})
+	return n
 }
 
 // forEachTermNamespace calls fn for each namespace with bound pods that

@@ -181,6 +181,21 @@ func BenchmarkCheckTeamAndAppExistsAntiAffinitySpread(b *testing.B) {
 	}, selectTeamWithApp), feasibility.Fits)
 }
 
+// BenchmarkCheckTwoTermAffinity is a pod that fits, with required pod
+// affinity of two terms by zone: its team's pods, thousands, and one app
+// of its team. Only pods that match both count.
+func BenchmarkCheckTwoTermAffinity(b *testing.B) {
+	benchCheck(b, workloads(500, 1, "100", nil, func(t *v1.PodTemplateSpec) {
+		term := func(sel map[string]string) v1.PodAffinityTerm {
+			return v1.PodAffinityTerm{TopologyKey: v1.LabelTopologyZone, LabelSelector: &metav1.LabelSelector{MatchLabels: sel}}
+		}
+		t.Spec.Affinity = &v1.Affinity{PodAffinity: &v1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{
+			term(map[string]string{"team": t.Labels["team"]}),
+			term(map[string]string{"app": teamApps(t, 1)[0]}),
+		}}}
+	}), feasibility.Fits)
+}
+
 // selectTeamWithApp points a pod's anti-affinity and spread at the pods of
 // its team that have an app label: all of them, in the synth cluster.
 func selectTeamWithApp(t *v1.PodTemplateSpec) {

@@ -147,11 +147,24 @@ func requestObject(raw runtime.RawExtension, gvk schema.GroupVersionKind) (runti
 	return raw.Object, nil
 }
 
-// decode reads an object as the kind the request names.
+// decode reads an object as the kind the request names: with the fast
+// path (fastdecode.go) when it applies, which returns what v2 would.
 func decode(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("the request has no object")
 	}
+	if obj, err := fastDecode(raw, gvk); err == nil {
+		if err := kindMatches(obj, gvk); err != nil {
+			return nil, err
+		}
+		return obj, nil
+	}
+	return decodeV2(raw, gvk)
+}
+
+// decodeV2 is decode with encoding/json/v2 only, for what the fast path
+// leaves to it.
+func decodeV2(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
 	var obj runtime.Object
 	if lk, ok := leanKinds[gvk]; ok {
 		w := lk.wrapper()

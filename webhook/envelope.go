@@ -121,7 +121,18 @@ func reviewHandler(h admission.Handler) http.Handler {
 // without decoding objects, so that the handler can word the problem.
 // Objects are left as bytes, too, in a body over the default limit of the
 // objects fitgate checks, and when the request names its kind after them.
+// The fast path (fastdecode.go) reads the body first and returns the same
+// review, or leaves the body to v2.
 func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	if ar, err := fastDecodeReview(body); err == nil {
+		return ar, nil
+	}
+	return decodeReviewV2(body)
+}
+
+// decodeReviewV2 is decodeReview with encoding/json/v2 only, for what the
+// fast path leaves to it.
+func decodeReviewV2(body []byte) (*admissionv1.AdmissionReview, error) {
 	if len(body) <= DefaultMaxObjectBytes {
 		var sr streamedReview
 		err := jsonv2.Unmarshal(body, &sr, lenientSyntax)

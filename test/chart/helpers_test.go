@@ -79,6 +79,16 @@ func binary(t testing.TB, name string) string {
 var helmHome struct {
 	once sync.Once
 	dir  string
+	err  error
+}
+
+// TestMain removes helm's private home after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helmHome.dir != "" {
+		_ = os.RemoveAll(helmHome.dir)
+	}
+	os.Exit(code)
 }
 
 // helm runs bin/helm with its config, cache and data directories in a
@@ -87,8 +97,11 @@ func helm(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
 	bin := binary(t, "helm")
 	helmHome.once.Do(func() {
-		helmHome.dir, _ = os.MkdirTemp("", "fitgate-chart-helm-")
+		helmHome.dir, helmHome.err = os.MkdirTemp("", "fitgate-chart-helm-")
 	})
+	if helmHome.err != nil {
+		t.Fatalf("helm's private home: %v", helmHome.err)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"HELM_CONFIG_HOME="+filepath.Join(helmHome.dir, "config"),

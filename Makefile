@@ -151,7 +151,7 @@ $(BIN)/cert-manager-crds.yaml: hack/cert-manager/go.mod hack/cert-manager/go.sum
 # that found bugs. FUZZ_TIMEOUT bounds each run even if an input hangs.
 FUZZTIME     ?= 1m
 FUZZ_TIMEOUT ?= 1h
-FUZZ_TARGETS := webhook:FuzzHandlerBody webhook:FuzzHandlerObject \
+FUZZ_TARGETS := webhook:FuzzHandlerBody webhook:FuzzHandlerObject webhook:FuzzFastDecodeAgrees \
 	feasibility:FuzzDecodeDocuments feasibility:FuzzCheck
 .PHONY: fuzz
 fuzz:
